@@ -28,9 +28,13 @@ export const runtimeEnv = (metricsNamespace: string = defaultMetricsNamespace): 
   NODE_OPTIONS: nodeOptions,
 });
 
-export const tableEnv = (table: TableName, tableName: string): EnvVars => ({ [tableEnvName(table)]: tableName });
+export const tableEnv = (table: TableName, tableName: string): EnvVars => ({
+  [tableEnvName(table)]: tableName,
+});
 
-export const queueEnv = (queue: QueueName, queueUrl: string): EnvVars => ({ [queueEnvName(queue)]: queueUrl });
+export const queueEnv = (queue: QueueName, queueUrl: string): EnvVars => ({
+  [queueEnvName(queue)]: queueUrl,
+});
 
 export const secretEnv = (secretArn: string): EnvVars => ({ [EnvNames.twilioSecretArn]: secretArn });
 
@@ -39,7 +43,9 @@ export const publicWebhookEnv = (baseUrl: string): EnvVars => ({ [EnvNames.publi
 const isTableName = (key: string): key is TableName => key in Tables;
 
 /** The tables a function may touch and how, in `Tables` order. */
-export const functionTables = (name: FunctionName): ReadonlyArray<{ table: TableName; access: TableAccess }> => {
+export const functionTables = (
+  name: FunctionName,
+): ReadonlyArray<{ table: TableName; access: TableAccess }> => {
   const declared: Partial<Record<TableName, TableAccess>> = Functions[name].tables;
   return Object.keys(Tables)
     .filter(isTableName)
@@ -55,7 +61,8 @@ export const functionSendsTo = (name: FunctionName): readonly QueueName[] => Fun
 /** Only the HTTP-triggered function verifies Twilio signatures, so only it needs the public URL. */
 export const receivesWebhooks = (name: FunctionName): boolean => Functions[name].trigger.kind === "http";
 
-const merge = (parts: readonly EnvVars[]): EnvVars => parts.reduce<EnvVars>((all, part) => ({ ...all, ...part }), {});
+const merge = (parts: readonly EnvVars[]): EnvVars =>
+  parts.reduce<EnvVars>((all, part) => ({ ...all, ...part }), {});
 
 /** Exactly the variables CDK sets on `name`, given resolved names. */
 export const functionEnv = (name: FunctionName, resources: ResolvedResources): EnvVars =>

@@ -87,7 +87,8 @@ export const Functions = {
     timeoutSeconds: 10,
     memoryMb: 1024,
     trigger: { kind: "http" },
-    tables: { dedupe: "readwrite" },
+    // consent: read-only, to answer the onParticipantAdd pre-event from the suppression store.
+    tables: { dedupe: "readwrite", consent: "read" },
     sendsTo: ["consent", "mirror"],
   },
   compliance: {

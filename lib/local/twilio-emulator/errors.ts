@@ -77,7 +77,11 @@ const quoteAll = (names: readonly string[]): string => names.map((name) => `'${n
 export const twilioErrors = {
   authenticate: () => new TwilioApiError(401, C.authenticate, "Authenticate"),
   accountMismatch: (accountSid: string) =>
-    new TwilioApiError(401, C.authenticate, `Authenticate: the credentials do not grant access to ${accountSid}`),
+    new TwilioApiError(
+      401,
+      C.authenticate,
+      `Authenticate: the credentials do not grant access to ${accountSid}`,
+    ),
   notFound: (path: string) =>
     new TwilioApiError(404, C.notFound, `The requested resource ${path} was not found`),
   methodNotAllowed: (method: string, path: string, allowed: readonly string[]) =>
@@ -145,8 +149,7 @@ export const twilioErrors = {
       C.conversationInitializing,
       `Conversation ${conversationSid} in 'initializing' state may not be updated or used for message sending`,
     ),
-  initialStateClosed: () =>
-    new TwilioApiError(400, C.initialStateClosed, "Initial state can't be 'closed'"),
+  initialStateClosed: () => new TwilioApiError(400, C.initialStateClosed, "Initial state can't be 'closed'"),
   timerWithoutState: () =>
     new TwilioApiError(
       400,

@@ -1,0 +1,43 @@
+// Runs the stale-conversation closer every `rateMinutes` through EventBridge Scheduler (not a legacy
+// scheduled rule): bounded retries, and a dead-letter queue for invocations Scheduler could not deliver.
+import { Duration, Validations } from "aws-cdk-lib";
+import type { IFunction } from "aws-cdk-lib/aws-lambda";
+import { Schedule, ScheduleExpression } from "aws-cdk-lib/aws-scheduler";
+import { LambdaInvoke } from "aws-cdk-lib/aws-scheduler-targets";
+import { Queue } from "aws-cdk-lib/aws-sqs";
+import { Construct } from "constructs";
+
+export interface CloserScheduleProps {
+  readonly closer: IFunction;
+  readonly rateMinutes: number;
+}
+
+export class CloserSchedule extends Construct {
+  readonly schedule: Schedule;
+  readonly deadLetterQueue: Queue;
+
+  constructor(scope: Construct, id: string, props: CloserScheduleProps) {
+    super(scope, id);
+    this.deadLetterQueue = new Queue(this, "DeadLetterQueue", {
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: "AwsSolutions-SQS3",
+      reason:
+        "This queue is itself the dead-letter queue of the closer schedule target; nothing consumes it, so it needs no DLQ of its own.",
+    });
+
+    this.schedule = new Schedule(this, "Schedule", {
+      description: `Closes stale Twilio conversations every ${props.rateMinutes} minutes`,
+      schedule: ScheduleExpression.rate(Duration.minutes(props.rateMinutes)),
+      target: new LambdaInvoke(props.closer, {
+        deadLetterQueue: this.deadLetterQueue,
+        retryAttempts: 3,
+        // A run that cannot start within one interval is superseded by the next one; retrying later would
+        // only overlap two closers.
+        maxEventAge: Duration.minutes(props.rateMinutes),
+      }),
+    });
+  }
+}

@@ -1,0 +1,51 @@
+// Synthesizes the backbone exactly as `infra/app.ts` does (same cdk.json context, same cdk-nag plugin),
+// offline, against placeholder bundles in a temp dir: infra tests need neither AWS credentials nor a
+// prior `npm run build`, and never depend on what the function code currently looks like.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { App } from "aws-cdk-lib";
+import { Template } from "aws-cdk-lib/assertions";
+import { functionNames } from "../../lib/resources.ts";
+import { type Backbone, defineBackbone } from "../../infra/backbone.ts";
+import { settingsFromContext } from "../../infra/settings.ts";
+
+export interface SynthesizedBackbone {
+  readonly backbone: Backbone;
+  readonly stateful: Template;
+  readonly service: Template;
+  /** The policy validation report CDK writes next to the templates (cdk-nag findings live here). */
+  readonly validationReport: unknown;
+}
+
+const repoRoot = join(import.meta.dirname, "..", "..");
+
+const placeholderBundles = (root: string): void => {
+  for (const name of functionNames) {
+    mkdirSync(join(root, name));
+    writeFileSync(join(root, name, "index.mjs"), "export const handler = async () => ({});\n");
+  }
+};
+
+export const synthesizeBackbone = (context: Record<string, unknown> = {}): SynthesizedBackbone => {
+  const workDir = mkdtempSync(join(tmpdir(), "backbone-infra-test-"));
+  process.once("exit", () => rmSync(workDir, { recursive: true, force: true }));
+  const assetRoot = join(workDir, "functions");
+  mkdirSync(assetRoot);
+  placeholderBundles(assetRoot);
+
+  const cdkJson: { context: Record<string, unknown> } = JSON.parse(readFileSync(join(repoRoot, "cdk.json"), "utf8"));
+  const app = new App({ context: { ...cdkJson.context, ...context }, outdir: join(workDir, "cdk.out") });
+  const backbone = defineBackbone(app, {
+    settings: settingsFromContext((key) => app.node.tryGetContext(key)),
+    assetRoot,
+  });
+  const assembly = app.synth();
+  const reportPath = join(assembly.directory, "validation-report.json");
+  return {
+    backbone,
+    stateful: Template.fromStack(backbone.stateful),
+    service: Template.fromStack(backbone.service),
+    validationReport: JSON.parse(readFileSync(reportPath, "utf8")),
+  };
+};
