@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Duration, RemovalPolicy } from "aws-cdk-lib";
 import type { ITable } from "aws-cdk-lib/aws-dynamodb";
-import { Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
+import { Grant, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import { Architecture, Code, Function as LambdaFunction, Runtime } from "aws-cdk-lib/aws-lambda";
 import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
@@ -22,7 +22,7 @@ import {
   type TableAccess,
   tableEnv,
 } from "../../lib/function-env.ts";
-import { type FunctionName, Functions, type QueueName, type TableName } from "../../lib/resources.ts";
+import { type FunctionName, Functions, type QueueName, type TableName, Tables } from "../../lib/resources.ts";
 import { MissingAssetError } from "../errors.ts";
 
 export interface BackboneFunctionProps {
@@ -32,6 +32,14 @@ export interface BackboneFunctionProps {
   readonly logRetention: RetentionDays;
   readonly metricsNamespace: string;
 }
+
+const readActions = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"];
+const writeActions = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"];
+
+export const tableActions: Readonly<Record<TableAccess, readonly string[]>> = {
+  read: readActions,
+  readwrite: [...readActions, ...writeActions],
+};
 
 export interface QueueTrigger {
   readonly batchSize: number;
@@ -79,10 +87,18 @@ export class BackboneFunction extends Construct {
     this.addEnv(runtimeEnv(props.metricsNamespace));
   }
 
+  /**
+   * Grants item-level access to the table and its named indexes only. Unlike `grantReadWriteData` there is
+   * no `index/*` wildcard, no Scan and no stream actions: every access path is a key lookup or an index Query.
+   */
   bindTable(table: TableName, resource: ITable, access: TableAccess): void {
     this.addEnv(tableEnv(table, resource.tableName));
-    if (access === "read") resource.grantReadData(this.function);
-    else resource.grantReadWriteData(this.function);
+    const indexes: ReadonlyArray<{ name: string }> = Tables[table].indexes;
+    Grant.addToPrincipal({
+      grantee: this.function,
+      actions: [...tableActions[access]],
+      resourceArns: [resource.tableArn, ...indexes.map((index) => `${resource.tableArn}/index/${index.name}`)],
+    });
   }
 
   bindQueueSend(queue: QueueName, resource: IQueue): void {

@@ -1,6 +1,7 @@
 // Runs the stale-conversation closer every `rateMinutes` through EventBridge Scheduler (not a legacy
 // scheduled rule): bounded retries, and a dead-letter queue for invocations Scheduler could not deliver.
-import { Duration, Validations } from "aws-cdk-lib";
+import { CfnElement, Duration, Stack, Validations } from "aws-cdk-lib";
+import { Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import type { IFunction } from "aws-cdk-lib/aws-lambda";
 import { Schedule, ScheduleExpression } from "aws-cdk-lib/aws-scheduler";
 import { LambdaInvoke } from "aws-cdk-lib/aws-scheduler-targets";
@@ -28,10 +29,24 @@ export class CloserSchedule extends Construct {
         "This queue is itself the dead-letter queue of the closer schedule target; nothing consumes it, so it needs no DLQ of its own.",
     });
 
+    const role = new Role(this, "InvokeRole", {
+      assumedBy: new ServicePrincipal("scheduler.amazonaws.com"),
+      description: "Lets EventBridge Scheduler invoke the closer and write undeliverable runs to its DLQ",
+    });
+    const closerResource = props.closer.node.defaultChild;
+    if (closerResource instanceof CfnElement) {
+      Validations.of(role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${Stack.of(closerResource).getLogicalId(closerResource)}.Arn>:*]`,
+        reason:
+          "LambdaInvoke grants lambda:InvokeFunction on the closer and its qualified ARNs (versions/aliases, ':*'); the wildcard never reaches another function.",
+      });
+    }
+
     this.schedule = new Schedule(this, "Schedule", {
       description: `Closes stale Twilio conversations every ${props.rateMinutes} minutes`,
       schedule: ScheduleExpression.rate(Duration.minutes(props.rateMinutes)),
       target: new LambdaInvoke(props.closer, {
+        role,
         deadLetterQueue: this.deadLetterQueue,
         retryAttempts: 3,
         // A run that cannot start within one interval is superseded by the next one; retrying later would

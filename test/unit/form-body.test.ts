@@ -12,9 +12,30 @@ describe("parseFormBody", () => {
   const cases: ReadonlyArray<{ name: string; body: string; expected: [string, string | string[]][] }> = [
     { name: "empty body", body: "", expected: [] },
     { name: "single pair", body: "Body=hi", expected: [["Body", "hi"]] },
-    { name: "blank value is kept", body: "Foo=&Bar=1", expected: [["Foo", ""], ["Bar", "1"]] },
-    { name: "name without `=` is a blank value", body: "Foo&Bar=1", expected: [["Foo", ""], ["Bar", "1"]] },
-    { name: "empty pairs are skipped", body: "a&&b=", expected: [["a", ""], ["b", ""]] },
+    {
+      name: "blank value is kept",
+      body: "Foo=&Bar=1",
+      expected: [
+        ["Foo", ""],
+        ["Bar", "1"],
+      ],
+    },
+    {
+      name: "name without `=` is a blank value",
+      body: "Foo&Bar=1",
+      expected: [
+        ["Foo", ""],
+        ["Bar", "1"],
+      ],
+    },
+    {
+      name: "empty pairs are skipped",
+      body: "a&&b=",
+      expected: [
+        ["a", ""],
+        ["b", ""],
+      ],
+    },
     { name: "leading and trailing `&`", body: "&a=1&", expected: [["a", "1"]] },
     { name: "empty name", body: "=x", expected: [["", "x"]] },
     { name: "only `=`", body: "=", expected: [["", ""]] },
@@ -35,8 +56,19 @@ describe("parseFormBody", () => {
         ["To", "x"],
       ],
     },
-    { name: "repeated blank and duplicate values are kept", body: "k=&k=a&k=a", expected: [["k", ["", "a", "a"]]] },
-    { name: "names are case-sensitive", body: "a=1&A=2", expected: [["a", "1"], ["A", "2"]] },
+    {
+      name: "repeated blank and duplicate values are kept",
+      body: "k=&k=a&k=a",
+      expected: [["k", ["", "a", "a"]]],
+    },
+    {
+      name: "names are case-sensitive",
+      body: "a=1&A=2",
+      expected: [
+        ["a", "1"],
+        ["A", "2"],
+      ],
+    },
   ];
   for (const { name, body, expected } of cases) {
     it(name, () => assert.deepEqual(entries(body), expected));
@@ -48,7 +80,10 @@ describe("parseFormBody", () => {
     for (const [key, value] of new URLSearchParams(body)) {
       viaSearchParams.set(key, [...(viaSearchParams.get(key) ?? []), value]);
     }
-    const expected = [...viaSearchParams].map(([key, values]) => [key, values.length === 1 ? values[0] : values]);
+    const expected = [...viaSearchParams].map(([key, values]) => [
+      key,
+      values.length === 1 ? values[0] : values,
+    ]);
     assert.deepEqual(entries(body), expected);
   });
 

@@ -164,7 +164,10 @@ describe("twilio-node known-answer vectors", () => {
   ];
   for (const { name, url, body, signature, signedUrl } of jsonVectors) {
     it(name, () => {
-      assert.equal(createHash("sha256").update(body).digest("hex"), new URL(url).searchParams.get("bodySHA256"));
+      assert.equal(
+        createHash("sha256").update(body).digest("hex"),
+        new URL(url).searchParams.get("bodySHA256"),
+      );
       assert.equal(expectedSignature(token, signedUrl, {}), signature);
       assert.equal(verifySignature({ url, signature, jsonBody: body }, [token]), true);
       assert.equal(verifySignature({ url, signature, jsonBody: `${body} ` }, [token]), false);
@@ -199,7 +202,8 @@ describe("sign a valid request, then break one thing", () => {
   const params = { EventType: "onMessageAdded", Body: "Hi 😀 it's me", Author: "+14155550100", Media: "" };
   const signature = sign(token, url, params);
   const valid: SignedRequest = { url, signature, params };
-  const check = (request: SignedRequest, tokens: readonly string[] = [token]) => verifySignature(request, tokens);
+  const check = (request: SignedRequest, tokens: readonly string[] = [token]) =>
+    verifySignature(request, tokens);
 
   it("the unbroken request passes (so each case below fails for its own reason)", () => {
     assert.equal(check(valid), true);
@@ -214,16 +218,25 @@ describe("sign a valid request, then break one thing", () => {
     ["padding dropped from the signature", { ...valid, signature: signature.slice(0, -1) }],
     ["signature with trailing junk", { ...valid, signature: `${signature}x` }],
     ["signature with surrounding space", { ...valid, signature: ` ${signature}` }],
-    ["signature in hex instead of base64", { ...valid, signature: Buffer.from(signature, "base64").toString("hex") }],
+    [
+      "signature in hex instead of base64",
+      { ...valid, signature: Buffer.from(signature, "base64").toString("hex") },
+    ],
     ["one param value changed", { ...valid, params: { ...params, Body: "Hi 😀 it's me!" } }],
     ["param value case changed", { ...valid, params: { ...params, EventType: "onmessageadded" } }],
     ["param dropped", { ...valid, params: { EventType: params.EventType, Body: params.Body, Media: "" } }],
-    ["blank param dropped", { ...valid, params: { EventType: params.EventType, Body: params.Body, Author: params.Author } }],
+    [
+      "blank param dropped",
+      { ...valid, params: { EventType: params.EventType, Body: params.Body, Author: params.Author } },
+    ],
     ["param added", { ...valid, params: { ...params, Extra: "1" } }],
     ["blank param added", { ...valid, params: { ...params, Extra: "" } }],
     [
       "param name case changed",
-      { ...valid, params: { EventType: params.EventType, Body: params.Body, author: params.Author, Media: "" } },
+      {
+        ...valid,
+        params: { EventType: params.EventType, Body: params.Body, author: params.Author, Media: "" },
+      },
     ],
     ["single value sent as a repeated key", { ...valid, params: { ...params, Media: ["", "x"] } }],
     ["URL path changed", { ...valid, url: url.replace("/conversations", "/conversation") }],
@@ -271,8 +284,10 @@ describe("sign a valid request, then break one thing", () => {
   describe("multiple tokens (rotation)", () => {
     const secondary = "secondary-token";
     const signedBySecondary = { ...valid, signature: sign(secondary, url, params) };
-    it("primary fails, secondary passes", () => assert.equal(check(signedBySecondary, [token, secondary]), true));
-    it("passes whatever the list order", () => assert.equal(check(signedBySecondary, [secondary, token]), true));
+    it("primary fails, secondary passes", () =>
+      assert.equal(check(signedBySecondary, [token, secondary]), true));
+    it("passes whatever the list order", () =>
+      assert.equal(check(signedBySecondary, [secondary, token]), true));
     it("fails when the signing token is not in the list", () => {
       assert.equal(check(signedBySecondary, [token, "another"]), false);
     });
@@ -301,7 +316,8 @@ describe("sign a valid request, then break one thing", () => {
     const jsonUrl = `${url}&bodySHA256=${hash}`;
     const jsonSigned: SignedRequest = { url: jsonUrl, signature: sign(token, jsonUrl), jsonBody: body };
     it("valid request passes", () => assert.equal(check(jsonSigned), true));
-    it("body changed", () => assert.equal(check({ ...jsonSigned, jsonBody: body.replace("Added", "Removed") }), false));
+    it("body changed", () =>
+      assert.equal(check({ ...jsonSigned, jsonBody: body.replace("Added", "Removed") }), false));
     it("hash in upper-case hex", () => {
       const upper = `${url}&bodySHA256=${hash.toUpperCase()}`;
       assert.equal(check({ url: upper, signature: sign(token, upper), jsonBody: body }), false);
@@ -310,7 +326,8 @@ describe("sign a valid request, then break one thing", () => {
       const other = `${url}&bodySHA256=${createHash("sha256").update("{}").digest("hex")}`;
       assert.equal(check({ url: other, signature: sign(token, other), jsonBody: body }), false);
     });
-    it("URL signature wrong", () => assert.equal(check({ ...jsonSigned, signature: sign("54321", jsonUrl) }), false));
+    it("URL signature wrong", () =>
+      assert.equal(check({ ...jsonSigned, signature: sign("54321", jsonUrl) }), false));
     it("unparseable URL is false, not a throw", () => {
       const bad = `https://exa mple.com/?bodySHA256=${hash}`;
       assert.equal(check({ url: bad, signature: sign(token, bad), jsonBody: body }), false);
@@ -319,10 +336,20 @@ describe("sign a valid request, then break one thing", () => {
 });
 
 describe("weird input never throws", () => {
-  const urls = ["", "not a url", "https://", "https://[::1", "//no-scheme/path?x=1", "https://exa mple.com/?q=\ud800"];
+  const urls = [
+    "",
+    "not a url",
+    "https://",
+    "https://[::1",
+    "//no-scheme/path?x=1",
+    "https://exa mple.com/?q=\ud800",
+  ];
   for (const url of urls) {
     it(JSON.stringify(url), () => {
-      assert.equal(verifySignature({ url, signature: "RSOYDt4T1cUTdK1PDd93/VVr8B8=", params: {} }, [token]), false);
+      assert.equal(
+        verifySignature({ url, signature: "RSOYDt4T1cUTdK1PDd93/VVr8B8=", params: {} }, [token]),
+        false,
+      );
       assert.ok(signatureUrlCandidates(url).length >= 1);
     });
   }
