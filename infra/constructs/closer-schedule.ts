@@ -35,8 +35,9 @@ export class CloserSchedule extends Construct {
     });
     const closerResource = props.closer.node.defaultChild;
     if (closerResource instanceof CfnElement) {
+      const closerLogicalId: unknown = Stack.of(closerResource).resolve(closerResource.logicalId);
       Validations.of(role).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::<${Stack.of(closerResource).getLogicalId(closerResource)}.Arn>:*]`,
+        id: `AwsSolutions-IAM5[Resource::<${String(closerLogicalId)}.Arn>:*]`,
         reason:
           "LambdaInvoke grants lambda:InvokeFunction on the closer and its qualified ARNs (versions/aliases, ':*'); the wildcard never reaches another function.",
       });

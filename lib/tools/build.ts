@@ -11,11 +11,11 @@ export const distDir = (name: FunctionName): string => join("dist", "functions",
 const requireBanner =
   "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
 
-export const buildFunction = async (name: FunctionName): Promise<number> => {
-  const outdir = distDir(name);
+/** Bundles one entry the way every function is bundled; benchmarks reuse it for their baselines. */
+export const bundle = async (entry: string, outdir: string): Promise<number> => {
   await rm(outdir, { recursive: true, force: true });
   await build({
-    entryPoints: { index: Functions[name].entry },
+    entryPoints: { index: entry },
     outdir,
     outExtension: { ".js": ".mjs" },
     bundle: true,
@@ -33,6 +33,9 @@ export const buildFunction = async (name: FunctionName): Promise<number> => {
   });
   return (await stat(join(outdir, "index.mjs"))).size;
 };
+
+export const buildFunction = (name: FunctionName): Promise<number> =>
+  bundle(Functions[name].entry, distDir(name));
 
 if (import.meta.main) {
   const only = process.argv.slice(2).filter((arg): arg is FunctionName => arg in Functions);

@@ -21,7 +21,10 @@ const asArray = (value: unknown): unknown[] => (Array.isArray(value) ? value : [
 export const logicalIdOf = (construct: IConstruct): string => {
   const element = construct instanceof CfnElement ? construct : construct.node.defaultChild;
   if (!(element instanceof CfnElement)) throw new Error(`${construct.node.path} has no CloudFormation element`);
-  return Stack.of(element).getLogicalId(element);
+  // `logicalId` (not `getLogicalId`) so that `overrideLogicalId` pins are honoured.
+  const logicalId: unknown = Stack.of(element).resolve(element.logicalId);
+  if (typeof logicalId !== "string") throw new Error(`${construct.node.path} has an unresolvable logical ID`);
+  return logicalId;
 };
 
 export const resourceProperties = (template: Template, logicalId: string): Record<string, unknown> => {

@@ -99,10 +99,8 @@ const QUERY_TEXT = [
 const urlParts = fc.record({
   scheme: fc.constantFrom("https", "http", "HTTPS", "Http", "ftp", "foo"),
   userInfo: fc.option(
-    joined(["u", "s", "er", "@", ":", "%40", "é", "'", "p"], 5).map((text) => `${text}@`),
-    {
-      nil: "",
-    },
+    joined(["u", "s", "er", "@", ":", "%40", "é", "'", "p"], 5).map((t) => `${t}@`),
+    { nil: "" },
   ),
   host: fc.constantFrom(
     "example.com",
@@ -131,7 +129,7 @@ const urlParts = fc.record({
 });
 type UrlParts = typeof urlParts extends fc.Arbitrary<infer T> ? T : never;
 
-const build = (parts: UrlParts, port = parts.port) =>
+const build = (parts: UrlParts, port: string = parts.port) =>
   `${parts.scheme}://${parts.userInfo}${parts.host}${port}${parts.path}${parts.query}${parts.fragment}`;
 const defaultPort = (parts: UrlParts) => (parts.scheme.toLowerCase() === "https" ? ":443" : ":80");
 
