@@ -484,7 +484,7 @@ export class TwilioOpenApi {
     });
     // An operation without a request body accepts an empty body only.
     const bodySchema = operation.formBody === undefined ? { properties: {} } : convert(operation.formBody);
-    const body = ajv.compile({ ...bodySchema, type: "object" });
+    const body = ajv.compile({ ...bodySchema, type: "object", additionalProperties: false });
     const pathParams = new Map<string, ValidateFunction>();
     const headers = new Map<string, ValidateFunction>();
     for (const param of operation.parameters) {

@@ -135,7 +135,7 @@ export function messageJson(ctx: RenderContext, message: MessageRecord): JsonObj
     url,
     delivery: null,
     links: { delivery_receipts: `${url}/Receipts`, channel_metadata: `${url}/ChannelMetadata` },
-    content_sid: message.contentSid, extra: 1,
+    content_sid: message.contentSid,
   };
 }
 

@@ -429,7 +429,7 @@ export class TwilioAccountState {
       if (siblings.some(samePair)) throw twilioErrors.groupParticipantExists();
       if (binding.proxyAddress !== null) {
         const holder = [...this.participants.values()].find(
-          (p) => samePair(p) && true,
+          (p) => samePair(p) && this.conversations.get(p.conversationSid)?.state !== "closed",
         );
         if (holder !== undefined) throw twilioErrors.bindingInUse(holder.conversationSid);
       }
@@ -544,7 +544,7 @@ export class TwilioAccountState {
       contentVariables: input.contentVariables ?? null,
       subject: input.subject ?? null,
     };
-    
+    conversation.nextMessageIndex += 1;
     // A message is activity: it reactivates an inactive conversation and restarts its timers.
     conversation.lastActivity = now;
     if (conversation.state === "inactive") {
@@ -709,7 +709,7 @@ function parseTimer(value: string | undefined, name: "Timers.Inactive" | "Timers
       Number(seconds ?? 0)) *
     1000;
   if (ms === 0) return null;
-  
+  if (name === "Timers.Closed" && ms < 10 * MINUTE_MS) throw twilioErrors.timeToClosedTooShort();
   if (name === "Timers.Inactive" && ms < MINUTE_MS) {
     throw twilioErrors.invalidParameter(name, "must be at least 1 minute");
   }
