@@ -12,6 +12,8 @@ import { settingsFromContext } from "../../infra/settings.ts";
 
 export interface SynthesizedBackbone {
   readonly app: App;
+  /** Placeholder bundles, reusable by a test that builds a second app. */
+  readonly assetRoot: string;
   readonly backbone: Backbone;
   readonly stateful: Template;
   readonly service: Template;
@@ -28,6 +30,12 @@ const placeholderBundles = (root: string): void => {
   }
 };
 
+/** The feature flags and settings `cdk` passes to infra/app.ts from cdk.json. */
+export const cdkContext = (): Record<string, unknown> => {
+  const cdkJson: { context?: Record<string, unknown> } = JSON.parse(readFileSync(join(repoRoot, "cdk.json"), "utf8"));
+  return cdkJson.context ?? {};
+};
+
 export const synthesizeBackbone = (context: Record<string, unknown> = {}): SynthesizedBackbone => {
   const workDir = mkdtempSync(join(tmpdir(), "backbone-infra-test-"));
   process.once("exit", () => rmSync(workDir, { recursive: true, force: true }));
@@ -35,11 +43,10 @@ export const synthesizeBackbone = (context: Record<string, unknown> = {}): Synth
   mkdirSync(assetRoot);
   placeholderBundles(assetRoot);
 
-  const cdkJson: { context: Record<string, unknown> } = JSON.parse(readFileSync(join(repoRoot, "cdk.json"), "utf8"));
   // Findings must not abort synthesis here: the cdk-nag test reads them from the report and names them,
   // while every other infra test still gets its template. `cdk synth` itself keeps failing on findings.
   const app = new App({
-    context: { ...cdkJson.context, "@aws-cdk/core:failSynthOnValidationErrors": false, ...context },
+    context: { ...cdkContext(), "@aws-cdk/core:failSynthOnValidationErrors": false, ...context },
     outdir: join(workDir, "cdk.out"),
   });
   const backbone = defineBackbone(app, {
@@ -50,6 +57,7 @@ export const synthesizeBackbone = (context: Record<string, unknown> = {}): Synth
   const reportPath = join(assembly.directory, "validation-report.json");
   return {
     app,
+    assetRoot,
     backbone,
     stateful: Template.fromStack(backbone.stateful),
     service: Template.fromStack(backbone.service),

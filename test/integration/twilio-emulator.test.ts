@@ -4,6 +4,7 @@
 // stays honest: requests and responses are checked against Twilio's OpenAPI specs.
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import twilio from "twilio";
 import { loadTwilioOpenApi } from "../../lib/local/twilio-emulator/openapi.ts";
 import {
@@ -49,7 +50,7 @@ async function raw(
   path: string,
   form?: Record<string, string>,
   credentials = `${ACCOUNT_SID}:${AUTH_TOKEN}`,
-): Promise<{ status: number; body: { code?: number; message?: string; status?: number; more_info?: string } }> {
+): Promise<{ status: number; body: { code?: number; message?: string } }> {
   const response = await fetch(`${emulator.url}${path}`, {
     method,
     headers: {
@@ -58,7 +59,16 @@ async function raw(
     },
     body: form === undefined ? undefined : new URLSearchParams(form).toString(),
   });
-  return { status: response.status, body: response.status === 204 ? {} : await response.json() };
+  const json: unknown = response.status === 204 ? {} : await response.json();
+  return { status: response.status, body: errorFields(json) };
+}
+
+function errorFields(json: unknown): { code?: number; message?: string } {
+  if (typeof json !== "object" || json === null) return {};
+  return {
+    code: "code" in json && typeof json.code === "number" ? json.code : undefined,
+    message: "message" in json && typeof json.message === "string" ? json.message : undefined,
+  };
 }
 
 describe("twilio emulator", () => {
@@ -174,7 +184,9 @@ describe("twilio emulator", () => {
     });
 
     it("rejects timers without State at create (50382) and a Timers.Closed under 10 minutes (50376)", async () => {
-      const noState = await restError(client.conversations.v1.conversations.create({ "timers.closed": "PT1H" }));
+      const noState = await restError(
+        client.conversations.v1.conversations.create({ "timers.closed": "PT1H" }),
+      );
       assert.equal(noState.code, 50382);
       const tooShort = await restError(
         client.conversations.v1.conversations.create({ state: "active", "timers.closed": "PT5M" }),
@@ -193,7 +205,9 @@ describe("twilio emulator", () => {
 
     it("surfaces a duplicate unique name as RestException 50353 and a SID-shaped one as 50390", async () => {
       await client.conversations.v1.conversations.create({ uniqueName: "only-once" });
-      const duplicate = await restError(client.conversations.v1.conversations.create({ uniqueName: "only-once" }));
+      const duplicate = await restError(
+        client.conversations.v1.conversations.create({ uniqueName: "only-once" }),
+      );
       assert.equal(duplicate.code, 50353);
       assert.equal(duplicate.status, 409);
       assert.equal(emulator.state.conversations().length, 1);
@@ -208,27 +222,37 @@ describe("twilio emulator", () => {
       const configuration = await client.conversations.v1.configuration().fetch();
       const serviceSid = configuration.defaultChatServiceSid;
       assert.equal(serviceSid, emulator.state.chatServiceSid());
-      const created = await client.conversations.v1.services(serviceSid).conversations.create({ uniqueName: "twin" });
+      const created = await client.conversations.v1
+        .services(serviceSid)
+        .conversations.create({ uniqueName: "twin" });
       const fetched = await client.conversations.v1.conversations("twin").fetch();
       assert.equal(fetched.sid, created.sid);
       assert.match(created.url, new RegExp(`/v1/Services/${serviceSid}/Conversations/${created.sid}$`));
 
       const other = await restError(
-        client.conversations.v1.services(`IS${"0".repeat(32)}`).conversations(created.sid).fetch(),
+        client.conversations.v1
+          .services(`IS${"0".repeat(32)}`)
+          .conversations(created.sid)
+          .fetch(),
       );
       assert.equal(other.code, 20404);
     });
   });
 
   describe("participants and bindings", () => {
-    const smsParticipant = { "messagingBinding.address": CUSTOMER, "messagingBinding.proxyAddress": PROXY_NUMBER };
+    const smsParticipant = {
+      "messagingBinding.address": CUSTOMER,
+      "messagingBinding.proxyAddress": PROXY_NUMBER,
+    };
 
     it("rejects an address/proxy pair held by another open conversation (50416) and finds the holder", async () => {
       const first = await client.conversations.v1.conversations.create({ uniqueName: "first" });
       await client.conversations.v1.conversations(first.sid).participants.create(smsParticipant);
       const second = await client.conversations.v1.conversations.create({ uniqueName: "second" });
 
-      const error = await restError(client.conversations.v1.conversations(second.sid).participants.create(smsParticipant));
+      const error = await restError(
+        client.conversations.v1.conversations(second.sid).participants.create(smsParticipant),
+      );
       assert.equal(error.code, 50416);
       assert.equal(error.status, 409);
       assert.equal(
@@ -239,7 +263,11 @@ describe("twilio emulator", () => {
 
       const holders = await client.conversations.v1.participantConversations.list({ address: CUSTOMER });
       assert.deepEqual(
-        holders.map((h) => [h.conversationSid, h.conversationState, h.participantMessagingBinding?.proxy_address]),
+        holders.map((h) => [
+          h.conversationSid,
+          h.conversationState,
+          h.participantMessagingBinding?.proxy_address,
+        ]),
         [[first.sid, "active", PROXY_NUMBER]],
       );
       assert.equal(emulator.state.participants(second.sid).length, 0);
@@ -252,14 +280,23 @@ describe("twilio emulator", () => {
       await restError(client.conversations.v1.conversations(second.sid).participants.create(smsParticipant));
 
       await client.conversations.v1.conversations(first.sid).update({ state: "closed" });
-      const moved = await client.conversations.v1.conversations(second.sid).participants.create(smsParticipant);
-      assert.deepEqual(moved.messagingBinding, { type: "sms", address: CUSTOMER, proxy_address: PROXY_NUMBER });
+      const moved = await client.conversations.v1
+        .conversations(second.sid)
+        .participants.create(smsParticipant);
+      assert.deepEqual(moved.messagingBinding, {
+        type: "sms",
+        address: CUSTOMER,
+        proxy_address: PROXY_NUMBER,
+      });
 
       const holders = await client.conversations.v1.participantConversations.list({ address: CUSTOMER });
-      assert.deepEqual(holders.map((h) => [h.conversationSid, h.conversationState]).sort(), [
-        [first.sid, "closed"],
-        [second.sid, "active"],
-      ].sort());
+      assert.deepEqual(
+        holders.map((h) => [h.conversationSid, h.conversationState]).sort(),
+        [
+          [first.sid, "closed"],
+          [second.sid, "active"],
+        ].sort(),
+      );
     });
 
     it("rejects a duplicate identity (50433) and the same pair twice in one conversation (50437)", async () => {
@@ -274,13 +311,17 @@ describe("twilio emulator", () => {
 
       const byIdentity = await participants("agent-7").fetch();
       assert.equal(byIdentity.sid, agent.sid);
-      const chatHolders = await client.conversations.v1.participantConversations.list({ identity: "agent-7" });
+      const chatHolders = await client.conversations.v1.participantConversations.list({
+        identity: "agent-7",
+      });
       assert.equal(chatHolders[0]?.participantUserSid?.slice(0, 2), "US");
     });
 
     it("lists, fetches and deletes participants; deleting frees the pair", async () => {
       const first = await client.conversations.v1.conversations.create({ uniqueName: "first" });
-      const participant = await client.conversations.v1.conversations(first.sid).participants.create(smsParticipant);
+      const participant = await client.conversations.v1
+        .conversations(first.sid)
+        .participants.create(smsParticipant);
       const listed = await client.conversations.v1.conversations(first.sid).participants.list();
       assert.deepEqual(
         listed.map((p) => p.sid),
@@ -299,7 +340,11 @@ describe("twilio emulator", () => {
       const messages = client.conversations.v1.conversations(conversation.sid).messages;
       const first = await messages.create({ body: "one" });
       assert.equal(first.author, "system", "Author defaults to system");
-      await messages.create({ body: "two", author: "agent-7", attributes: JSON.stringify({ mirrored: true }) });
+      await messages.create({
+        body: "two",
+        author: "agent-7",
+        attributes: JSON.stringify({ mirrored: true }),
+      });
       await messages.create({ body: "three" });
 
       const ascending = await messages.list({ pageSize: 2 });
@@ -371,7 +416,9 @@ describe("twilio emulator", () => {
       const invalid = await restError(client.messages.create({ to: "12345", from: PROXY_NUMBER, body: "x" }));
       assert.equal(invalid.code, 21211);
       emulator.optOut(CUSTOMER);
-      const optedOut = await restError(client.messages.create({ to: CUSTOMER, from: PROXY_NUMBER, body: "x" }));
+      const optedOut = await restError(
+        client.messages.create({ to: CUSTOMER, from: PROXY_NUMBER, body: "x" }),
+      );
       assert.equal(optedOut.code, 21610);
       assert.equal(emulator.state.outboundMessages().length, 0);
     });
@@ -400,10 +447,13 @@ describe("twilio emulator", () => {
       assert.equal(account.postWebhookUrl, "https://hooks.example.com/conversations");
 
       const serviceSid = emulator.state.chatServiceSid();
-      await client.conversations.v1.services(serviceSid).configuration.webhooks().update({
-        preWebhookUrl: "https://hooks.example.com/pre",
-        filters: ["onMessageAdd"],
-      });
+      await client.conversations.v1
+        .services(serviceSid)
+        .configuration.webhooks()
+        .update({
+          preWebhookUrl: "https://hooks.example.com/pre",
+          filters: ["onMessageAdd"],
+        });
       const service = await client.conversations.v1.services(serviceSid).configuration.webhooks().fetch();
       assert.equal(service.preWebhookUrl, "https://hooks.example.com/pre");
       assert.deepEqual(emulator.state.serviceWebhookConfiguration().filters, ["onMessageAdd"]);
@@ -473,7 +523,9 @@ describe("twilio emulator", () => {
 
   describe("authentication", () => {
     it("answers bad credentials with 401 / 20003", async () => {
-      const error = await restError(clientFor(emulator, { token: "wrong" }).conversations.v1.conversations.list());
+      const error = await restError(
+        clientFor(emulator, { token: "wrong" }).conversations.v1.conversations.list(),
+      );
       assert.equal(error.status, 401);
       assert.equal(error.code, 20003);
     });
@@ -491,7 +543,11 @@ describe("twilio emulator", () => {
 
   describe("fault injection", () => {
     it("fails the next requests with 20429, after which the SDK call succeeds", async () => {
-      emulator.faults.inject({ status: 429, count: 2, match: { method: "POST", pathPrefix: "/v1/Conversations" } });
+      emulator.faults.inject({
+        status: 429,
+        count: 2,
+        match: { method: "POST", pathPrefix: "/v1/Conversations" },
+      });
       const first = await restError(client.conversations.v1.conversations.create({ uniqueName: "retry-me" }));
       assert.equal(first.status, 429);
       assert.equal(first.code, 20429);
@@ -517,10 +573,16 @@ describe("twilio emulator", () => {
     });
 
     it("delays responses but has already applied the request", async () => {
-      emulator.faults.delay({ ms: 150, count: 1, match: { method: "POST" } });
+      emulator.faults.delay({ ms: 200, count: 1, match: { method: "POST" } });
       const started = performance.now();
-      await client.conversations.v1.conversations.create({ uniqueName: "slow" });
-      assert.ok(performance.now() - started >= 140, "the response was held back");
+      let answered = false;
+      const pending = client.conversations.v1.conversations.create({ uniqueName: "slow" }).finally(() => {
+        answered = true;
+      });
+      while (emulator.state.conversations().length === 0) await sleep(5);
+      assert.equal(answered, false, "the conversation exists before the client hears back");
+      await pending;
+      assert.ok(performance.now() - started >= 190, "the response was held back");
     });
   });
 });
@@ -550,7 +612,10 @@ describe("twilio emulator response validation", () => {
       assert.equal(healthy.length, 1, "other operations are untouched");
     } finally {
       console.error = originalError;
-      await assert.rejects(emulator.stop(), { name: "TwilioEmulatorBugError", message: /CreateConversation|state/ });
+      await assert.rejects(emulator.stop(), {
+        name: "TwilioEmulatorBugError",
+        message: /CreateConversation|state/,
+      });
     }
   });
 
@@ -558,7 +623,8 @@ describe("twilio emulator response validation", () => {
     const emulator = await startTwilioEmulator({
       accountSid: ACCOUNT_SID,
       authToken: AUTH_TOKEN,
-      tamperResponse: (_operationId, status, body) => (status === 200 ? { ...body, extra_field: true } : body),
+      tamperResponse: (_operationId, status, body) =>
+        status === 200 ? { ...body, extra_field: true } : body,
     });
     const originalError = console.error;
     console.error = () => undefined;

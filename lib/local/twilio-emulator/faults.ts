@@ -87,7 +87,9 @@ function take<T extends { readonly match?: FaultMatch }>(
   method: string,
   path: string,
 ): T | undefined {
-  const rule = rules.find((candidate) => candidate.remaining > 0 && matches(candidate.fault.match, method, path));
+  const rule = rules.find(
+    (candidate) => candidate.remaining > 0 && matches(candidate.fault.match, method, path),
+  );
   if (rule === undefined) return undefined;
   rule.remaining -= 1;
   return rule.fault;

@@ -84,7 +84,8 @@ function paging(ctx: HandlerContext, defaultSize = 50): { pageSize: number; page
 
 function render(ctx: HandlerContext): RenderContext {
   const serviceSid = ctx.pathParams.ChatServiceSid;
-  if (serviceSid !== undefined && serviceSid !== ctx.state.chatServiceSid) throw twilioErrors.notFound(ctx.path);
+  if (serviceSid !== undefined && serviceSid !== ctx.state.chatServiceSid)
+    throw twilioErrors.notFound(ctx.path);
   return { origin: ctx.origin, state: ctx.state, serviceSid };
 }
 
@@ -227,7 +228,8 @@ const updateParticipant: Handler = (ctx) => {
     identity: text(ctx, "Identity"),
     proxyAddress: text(ctx, "MessagingBinding.ProxyAddress"),
     projectedAddress: text(ctx, "MessagingBinding.ProjectedAddress"),
-    lastReadMessageIndex: ctx.params.LastReadMessageIndex === null ? null : integer(ctx, "LastReadMessageIndex"),
+    lastReadMessageIndex:
+      ctx.params.LastReadMessageIndex === null ? null : integer(ctx, "LastReadMessageIndex"),
     lastReadTimestamp: text(ctx, "LastReadTimestamp"),
     dateCreated: text(ctx, "DateCreated"),
     dateUpdated: text(ctx, "DateUpdated"),
@@ -266,7 +268,10 @@ const listMessages: Handler = (ctx) => {
   const page = pageOf(all, paging(ctx));
   const listPath = `${conversationsPath(scope)}/${conversation.sid}/Messages`;
   const filters = definedOnly({ Order: text(ctx, "Order") });
-  return { status: 200, body: v1List(scope, "messages", listPath, filters, page, (m) => messageJson(scope, m)) };
+  return {
+    status: 200,
+    body: v1List(scope, "messages", listPath, filters, page, (m) => messageJson(scope, m)),
+  };
 };
 
 function messageFromPath(ctx: HandlerContext, conversation: ConversationRecord) {
@@ -315,7 +320,9 @@ const listParticipantConversations: Handler = (ctx) => {
   const filters = definedOnly({ Identity: identity, Address: address });
   return {
     status: 200,
-    body: v1List(scope, "conversations", listPath, filters, page, (p) => participantConversationJson(scope, p)),
+    body: v1List(scope, "conversations", listPath, filters, page, (p) =>
+      participantConversationJson(scope, p),
+    ),
   };
 };
 
@@ -389,7 +396,10 @@ const listOutboundMessages: Handler = (ctx) => {
   const listPath = `/${V2010}/Accounts/${scope.state.accountSid}/Messages.json`;
   const page = pageOf(all, paging(ctx));
   const filters = definedOnly({ To: to, From: from });
-  return { status: 200, body: v2010List("messages", listPath, filters, page, (m) => outboundMessageJson(scope, m)) };
+  return {
+    status: 200,
+    body: v2010List("messages", listPath, filters, page, (m) => outboundMessageJson(scope, m)),
+  };
 };
 
 const fetchOutboundMessage: Handler = (ctx) => {

@@ -159,7 +159,10 @@ export function participantConversationJson(ctx: RenderContext, participant: Par
     conversation_created_by: "system",
     conversation_state: conversation.state,
     conversation_timers: timersJson(conversation),
-    links: { participant: `${conversationUrl}/Participants/${participant.sid}`, conversation: conversationUrl },
+    links: {
+      participant: `${conversationUrl}/Participants/${participant.sid}`,
+      conversation: conversationUrl,
+    },
   };
 }
 

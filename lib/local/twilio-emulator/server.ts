@@ -20,13 +20,7 @@ import { TwilioApiError, TwilioEmulatorBugError, twilioErrors } from "./errors.t
 import { type FaultInjector, Faults } from "./faults.ts";
 import { handlers } from "./handlers.ts";
 import { inspectorFor, type TwilioEmulatorInspector } from "./inspect.ts";
-import {
-  loadTwilioOpenApi,
-  type OperationSpec,
-  type RequestProblem,
-  type SpecLoadStats,
-  type TwilioOpenApi,
-} from "./openapi.ts";
+import { loadTwilioOpenApi, type OperationSpec, type RequestProblem, type SpecLoadStats } from "./openapi.ts";
 import type { JsonObject } from "./render.ts";
 import { TwilioAccountState } from "./state.ts";
 
@@ -147,8 +141,11 @@ export async function startTwilioEmulator(options: TwilioEmulatorOptions): Promi
   }
 
   function answer(req: IncomingMessage, method: string, url: URL, rawBody: string): Outcome {
-    if (false) {
-      return { ...failure(twilioErrors.authenticate()), headers: { "WWW-Authenticate": 'Basic realm="Twilio API"' } };
+    if (!authenticated(req.headers.authorization)) {
+      return {
+        ...failure(twilioErrors.authenticate()),
+        headers: { "WWW-Authenticate": 'Basic realm="Twilio API"' },
+      };
     }
     const fault = faults.takeFailure(method, url.pathname);
     if (fault !== undefined) return failure(twilioErrors.injected(fault.status, fault.code, fault.message));
@@ -212,7 +209,11 @@ export async function startTwilioEmulator(options: TwilioEmulatorOptions): Promi
     const operationId = outcome.operation?.operationId;
     const body =
       options.tamperResponse !== undefined && operationId !== undefined
-        ? options.tamperResponse(operationId, outcome.status, isJsonObject(outcome.body) ? outcome.body : undefined)
+        ? options.tamperResponse(
+            operationId,
+            outcome.status,
+            isJsonObject(outcome.body) ? outcome.body : undefined,
+          )
         : outcome.body;
     const problems =
       outcome.operation === undefined

@@ -318,7 +318,10 @@ export class TwilioAccountState {
     if (input.state === "initializing") {
       throw twilioErrors.badRequest("State 'initializing' is set by Twilio only, never by a create request");
     }
-    if (input.state === undefined && (input.timersInactive !== undefined || input.timersClosed !== undefined)) {
+    if (
+      input.state === undefined &&
+      (input.timersInactive !== undefined || input.timersClosed !== undefined)
+    ) {
       throw twilioErrors.timerWithoutState();
     }
     const attributes = checkAttributes(input.attributes ?? "{}");
@@ -339,7 +342,9 @@ export class TwilioAccountState {
       },
       lastActivity: now,
       emailBinding:
-        input.emailAddress === undefined ? null : { address: input.emailAddress, name: input.emailName ?? null },
+        input.emailAddress === undefined
+          ? null
+          : { address: input.emailAddress, name: input.emailName ?? null },
       nextMessageIndex: 0,
     };
     this.conversations.set(conversation.sid, conversation);
@@ -368,7 +373,8 @@ export class TwilioAccountState {
     }
     if (input.timersInactive !== undefined || input.timersClosed !== undefined) {
       conversation.timers = {
-        inactiveAfterMs: input.timersInactive === undefined ? conversation.timers.inactiveAfterMs : timersInactive,
+        inactiveAfterMs:
+          input.timersInactive === undefined ? conversation.timers.inactiveAfterMs : timersInactive,
         closedAfterMs: input.timersClosed === undefined ? conversation.timers.closedAfterMs : timersClosed,
       };
       conversation.lastActivity = now;
@@ -384,7 +390,8 @@ export class TwilioAccountState {
 
   deleteConversation(conversation: ConversationRecord): void {
     this.conversations.delete(conversation.sid);
-    for (const participant of this.participantsOf(conversation.sid)) this.participants.delete(participant.sid);
+    for (const participant of this.participantsOf(conversation.sid))
+      this.participants.delete(participant.sid);
     for (const message of this.messagesOf(conversation.sid)) this.messages.delete(message.sid);
   }
 
@@ -464,9 +471,13 @@ export class TwilioAccountState {
     if (attributes !== undefined) participant.attributes = attributes;
     if (input.roleSid !== undefined) participant.roleSid = input.roleSid;
     if (input.identity !== undefined) participant.identity = input.identity;
-    if (input.lastReadMessageIndex !== undefined) participant.lastReadMessageIndex = input.lastReadMessageIndex;
+    if (input.lastReadMessageIndex !== undefined)
+      participant.lastReadMessageIndex = input.lastReadMessageIndex;
     if (input.lastReadTimestamp !== undefined) participant.lastReadTimestamp = input.lastReadTimestamp;
-    if (participant.binding !== null && (input.proxyAddress !== undefined || input.projectedAddress !== undefined)) {
+    if (
+      participant.binding !== null &&
+      (input.proxyAddress !== undefined || input.projectedAddress !== undefined)
+    ) {
       // Twilio documents the literal string 'null' as "remove this address".
       const resolve = (value: string | undefined, current: string | null) =>
         value === undefined ? current : value === "null" ? null : value;
@@ -555,7 +566,11 @@ export class TwilioAccountState {
     return message;
   }
 
-  updateMessage(conversation: ConversationRecord, message: MessageRecord, input: MessageUpdate): MessageRecord {
+  updateMessage(
+    conversation: ConversationRecord,
+    message: MessageRecord,
+    input: MessageUpdate,
+  ): MessageRecord {
     this.#checkWritable(conversation);
     const attributes = input.attributes === undefined ? undefined : checkAttributes(input.attributes);
     const dateCreated = parseDate(input.dateCreated, "DateCreated");
@@ -579,7 +594,8 @@ export class TwilioAccountState {
     const to = input.to.trim();
     if (to === "") throw twilioErrors.toRequired();
     if (!/^(?:[a-z]+:)?\+[1-9]\d{6,14}$/.test(to)) throw twilioErrors.invalidTo(to);
-    if (input.from === undefined && input.messagingServiceSid === undefined) throw twilioErrors.fromRequired();
+    if (input.from === undefined && input.messagingServiceSid === undefined)
+      throw twilioErrors.fromRequired();
     if (input.body === undefined && input.contentSid === undefined && input.mediaUrls.length === 0) {
       throw twilioErrors.bodyRequired();
     }
@@ -690,7 +706,8 @@ function checkAttributes(attributes: string): string {
 function parseDate(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
   const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw twilioErrors.invalidParameter(name, `must be an ISO 8601 date-time (got '${value}')`);
+  if (Number.isNaN(ms))
+    throw twilioErrors.invalidParameter(name, `must be an ISO 8601 date-time (got '${value}')`);
   return ms;
 }
 
