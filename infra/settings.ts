@@ -51,7 +51,8 @@ type ReadContext = (key: string) => unknown;
 const optionalText = (read: ReadContext, key: string): string | undefined => {
   const value = read(key);
   if (value === undefined || value === null || value === "") return undefined;
-  if (typeof value !== "string") throw new ContextError(`context "${key}" must be a string, got ${typeof value}`);
+  if (typeof value !== "string")
+    throw new ContextError(`context "${key}" must be a string, got ${typeof value}`);
   return value.trim() || undefined;
 };
 
@@ -69,7 +70,9 @@ const retention = (read: ReadContext, key: string, fallback: RetentionDays): Ret
   const days = positiveInteger(read, key, fallback);
   const match = Object.values(RetentionDays).find((value): value is RetentionDays => value === days);
   if (match === undefined) {
-    throw new ContextError(`context "${key}" must be a CloudWatch Logs retention period in days, got ${days}`);
+    throw new ContextError(
+      `context "${key}" must be a CloudWatch Logs retention period in days, got ${days}`,
+    );
   }
   return match;
 };
@@ -85,7 +88,8 @@ const customDomain = (read: ReadContext): CustomDomain | undefined => {
   if (domainName === undefined || certificateArn === undefined) {
     throw new ContextError(`context "domainName" and "certificateArn" must be set together`);
   }
-  if (!domainPattern.test(domainName)) throw new ContextError(`context "domainName" is not a host name: "${domainName}"`);
+  if (!domainPattern.test(domainName))
+    throw new ContextError(`context "domainName" is not a host name: "${domainName}"`);
   if (!certificateArnPattern.test(certificateArn)) {
     throw new ContextError(`context "certificateArn" is not an ACM certificate ARN: "${certificateArn}"`);
   }

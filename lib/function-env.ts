@@ -62,7 +62,7 @@ export const functionSendsTo = (name: FunctionName): readonly QueueName[] => Fun
 export const receivesWebhooks = (name: FunctionName): boolean => Functions[name].trigger.kind === "http";
 
 const merge = (parts: readonly EnvVars[]): EnvVars =>
-  parts.reduce<EnvVars>((all, part) => ({ ...all, ...part }), {});
+  Object.fromEntries(parts.flatMap((part) => Object.entries(part)));
 
 /** Exactly the variables CDK sets on `name`, given resolved names. */
 export const functionEnv = (name: FunctionName, resources: ResolvedResources): EnvVars =>

@@ -33,8 +33,18 @@ export interface BackboneFunctionProps {
   readonly metricsNamespace: string;
 }
 
-const readActions = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"];
-const writeActions = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"];
+const readActions = [
+  "dynamodb:GetItem",
+  "dynamodb:BatchGetItem",
+  "dynamodb:Query",
+  "dynamodb:ConditionCheckItem",
+];
+const writeActions = [
+  "dynamodb:PutItem",
+  "dynamodb:UpdateItem",
+  "dynamodb:DeleteItem",
+  "dynamodb:BatchWriteItem",
+];
 
 export const tableActions: Readonly<Record<TableAccess, readonly string[]>> = {
   read: readActions,
@@ -59,7 +69,9 @@ export class BackboneFunction extends Construct {
     const definition = Functions[props.name];
     const bundleDir = join(props.assetRoot, props.name);
     if (!existsSync(join(bundleDir, "index.mjs"))) {
-      throw new MissingAssetError(`${bundleDir}/index.mjs does not exist; run \`npm run build\` before synth`);
+      throw new MissingAssetError(
+        `${bundleDir}/index.mjs does not exist; run \`npm run build\` before synth`,
+      );
     }
 
     this.logGroup = new LogGroup(this, "LogGroup", {
@@ -97,7 +109,10 @@ export class BackboneFunction extends Construct {
     Grant.addToPrincipal({
       grantee: this.function,
       actions: [...tableActions[access]],
-      resourceArns: [resource.tableArn, ...indexes.map((index) => `${resource.tableArn}/index/${index.name}`)],
+      resourceArns: [
+        resource.tableArn,
+        ...indexes.map((index) => `${resource.tableArn}/index/${index.name}`),
+      ],
     });
   }
 

@@ -56,7 +56,8 @@ export const backboneTable = (scope: Construct, name: TableName): Table => {
     });
   }
   // Pinned so that refactoring the construct tree can never make CloudFormation replace a retained table.
-  if (table.node.defaultChild instanceof CfnResource) table.node.defaultChild.overrideLogicalId(shape.logicalId);
+  if (table.node.defaultChild instanceof CfnResource)
+    table.node.defaultChild.overrideLogicalId(shape.logicalId);
   const noBackupReason = withoutPointInTimeRecovery[name];
   if (!shape.pointInTimeRecovery && noBackupReason) {
     Validations.of(table).acknowledge({ id: "AwsSolutions-DDB3", reason: noBackupReason });

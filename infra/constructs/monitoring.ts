@@ -32,7 +32,7 @@ import {
 import { OutputKeys } from "../stack-outputs.ts";
 import type { FifoWorkQueue } from "./fifo-work-queue.ts";
 
-/** EMF metric names the functions emit (namespace from METRICS_NAMESPACE), queried without dimensions. */
+/** EMF metric names the functions emit (namespace from METRICS_NAMESPACE). */
 export const MetricNames = {
   webhookRequests: "WebhookRequests",
   duplicatesDropped: "DuplicatesDropped",
@@ -42,6 +42,12 @@ export const MetricNames = {
   conversationsSkipped: "ConversationsSkipped",
   closeFailures: "CloseFailures",
 } as const;
+
+/**
+ * lib/adapters/telemetry.ts publishes every EMF metric under the single dimension set [["Function"]]
+ * with the function's name as value; CloudWatch only matches a query with exactly that dimension set.
+ */
+export const emfDimension = "Function";
 
 export interface MonitoringProps {
   readonly functions: Readonly<Record<FunctionName, IFunction>>;
@@ -88,14 +94,20 @@ export class Monitoring extends Construct {
     if (props.alarmEmail) this.topic.addSubscription(new EmailSubscription(props.alarmEmail));
     this.action = new SnsAction(this.topic);
 
-    const custom = (metricName: string, period = fiveMinutes) =>
-      new Metric({ namespace: props.metricsNamespace, metricName, statistic: "Sum", period });
+    const custom = (fn: FunctionName, metricName: string, period = fiveMinutes) =>
+      new Metric({
+        namespace: props.metricsNamespace,
+        metricName,
+        dimensionsMap: { [emfDimension]: fn },
+        statistic: "Sum",
+        period,
+      });
 
     this.queueAlarms(props.queues, props.closerDeadLetterQueue);
     this.apiAlarms(props.api);
     for (const name of functionNames) this.functionAlarms(name, props.functions[name]);
     this.alarm("CloserFailures", {
-      metric: custom(MetricNames.closeFailures, Duration.minutes(props.closerRateMinutes)),
+      metric: custom("closer", MetricNames.closeFailures, Duration.minutes(props.closerRateMinutes)),
       threshold: 1,
       description: "The closer failed to close at least one stale conversation in its last run",
     });
@@ -113,7 +125,7 @@ export class Monitoring extends Construct {
         title: "Webhook requests",
         left: [
           api.metricCount({ statistic: "Sum", label: "API requests" }),
-          custom(MetricNames.webhookRequests).with({ label: "Accepted by the function" }),
+          custom("webhook", MetricNames.webhookRequests).with({ label: "Accepted by the function" }),
           api.metricClientError({ statistic: "Sum", label: "4xx" }),
           api.metricServerError({ statistic: "Sum", label: "5xx" }),
         ],
@@ -132,14 +144,17 @@ export class Monitoring extends Construct {
     this.dashboard.addWidgets(
       new GraphWidget({
         title: "Duplicates dropped",
-        left: [custom(MetricNames.duplicatesDropped)],
+        left: [custom("webhook", MetricNames.duplicatesDropped)],
         width: 8,
       }),
       new GraphWidget({
         title: "Queue depth (visible messages)",
         left: workQueues.flatMap(({ name, queue, deadLetterQueue }) => [
           queue.metricApproximateNumberOfMessagesVisible({ statistic: "Maximum", label: name }),
-          deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: "Maximum", label: `${name} DLQ` }),
+          deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+            statistic: "Maximum",
+            label: `${name} DLQ`,
+          }),
         ]),
         width: 8,
       }),
@@ -152,14 +167,22 @@ export class Monitoring extends Construct {
       }),
     );
     this.dashboard.addWidgets(
-      new GraphWidget({ title: "Compliance actions", left: [custom(MetricNames.complianceActions)], width: 8 }),
-      new GraphWidget({ title: "Messages mirrored", left: [custom(MetricNames.messagesMirrored)], width: 8 }),
+      new GraphWidget({
+        title: "Compliance actions",
+        left: [custom("compliance", MetricNames.complianceActions)],
+        width: 8,
+      }),
+      new GraphWidget({
+        title: "Messages mirrored",
+        left: [custom("mirror", MetricNames.messagesMirrored)],
+        width: 8,
+      }),
       new GraphWidget({
         title: "Conversations closed",
         left: [
-          custom(MetricNames.conversationsClosed),
-          custom(MetricNames.conversationsSkipped),
-          custom(MetricNames.closeFailures),
+          custom("closer", MetricNames.conversationsClosed),
+          custom("closer", MetricNames.conversationsSkipped),
+          custom("closer", MetricNames.closeFailures),
         ],
         width: 8,
       }),
@@ -222,7 +245,8 @@ export class Monitoring extends Construct {
       threshold: 10,
       evaluationPeriods: 3,
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-      description: "More than 10% of webhook requests were rejected with 4xx for 15 minutes: check URL and auth token",
+      description:
+        "More than 10% of webhook requests were rejected with 4xx for 15 minutes: check URL and auth token",
     });
   }
 

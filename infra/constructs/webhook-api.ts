@@ -2,6 +2,7 @@
 // all integrated with the webhook function, on a throttled `$default` stage with JSON access logs, and an
 // optional custom domain. `baseUrl` is the origin Twilio signs against; routes hang directly off it.
 import { Fn, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
+import { AccessLogFormat } from "aws-cdk-lib/aws-apigateway";
 import {
   ApiMapping,
   DomainName,
@@ -13,7 +14,6 @@ import {
   SecurityPolicy,
 } from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
-import { AccessLogFormat } from "aws-cdk-lib/aws-apigateway";
 import { Certificate } from "aws-cdk-lib/aws-certificatemanager";
 import type { IFunction } from "aws-cdk-lib/aws-lambda";
 import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
@@ -107,7 +107,14 @@ export class WebhookApi extends Construct {
       // Built from the API id rather than the stage URL: the function env needs it, and the stage (with
       // its routes and Lambda integration) must not become a dependency of the function.
       const stack = Stack.of(this);
-      this.baseUrl = Fn.join("", ["https://", this.api.apiId, ".execute-api.", stack.region, ".", stack.urlSuffix]);
+      this.baseUrl = Fn.join("", [
+        "https://",
+        this.api.apiId,
+        ".execute-api.",
+        stack.region,
+        ".",
+        stack.urlSuffix,
+      ]);
     }
   }
 

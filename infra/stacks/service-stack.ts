@@ -64,7 +64,8 @@ export class ServiceStack extends Stack {
     for (const name of functionNames) {
       const fn = this.functions[name];
       fn.bindSecret(stateful.twilioSecret);
-      for (const { table, access } of functionTables(name)) fn.bindTable(table, stateful.tables[table], access);
+      for (const { table, access } of functionTables(name))
+        fn.bindTable(table, stateful.tables[table], access);
       for (const queue of functionSendsTo(name)) fn.bindQueueSend(queue, stateful.queues[queue].queue);
       const trigger = Functions[name].trigger;
       if (trigger.kind === "queue") fn.consumeQueue(stateful.queues[trigger.queue].queue, trigger);

@@ -6,11 +6,14 @@
 import { createHash } from "node:crypto";
 import {
   type AttributeValue,
+  BatchWriteItemCommand,
+  type BatchWriteItemCommandOutput,
   ConditionalCheckFailedException,
   type DynamoDBClient,
   GetItemCommand,
   QueryCommand,
   UpdateItemCommand,
+  type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
 import { Tables } from "../resources.ts";
 
@@ -69,6 +72,48 @@ const parseState = (value: string | undefined): ConversationState =>
   value === "initializing" || value === "inactive" || value === "closed" || value === "deleted"
     ? value
     : "active";
+
+/**
+ * `StaleCursor` as an opaque, URL-safe token: what the closer persists between runs and what an operator
+ * passes back in an on-demand run's payload.
+ */
+export const encodeStaleCursor = (cursor: StaleCursor): string =>
+  Buffer.from(JSON.stringify({ s: cursor.shard, k: cursor.lastKey })).toString("base64url");
+
+const isKeyValue = (value: unknown): value is AttributeValue =>
+  typeof value === "object" &&
+  value !== null &&
+  Object.keys(value).length === 1 &&
+  (("S" in value && typeof value.S === "string") || ("N" in value && typeof value.N === "string"));
+
+/** Undefined for anything this registry did not issue (tokens arrive in untrusted event payloads). */
+export const decodeStaleCursor = (token: string): StaleCursor | undefined => {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== "object" || parsed === null || !("s" in parsed)) return undefined;
+  const shard = parsed.s;
+  if (typeof shard !== "number" || !Number.isInteger(shard) || shard < 0 || shard >= ActivityShards) {
+    return undefined;
+  }
+  const lastKey = "k" in parsed ? parsed.k : undefined;
+  if (lastKey === undefined) return { shard };
+  if (typeof lastKey !== "object" || lastKey === null || Array.isArray(lastKey)) return undefined;
+  const key: Record<string, AttributeValue> = {};
+  for (const [name, value] of Object.entries(lastKey)) {
+    if (!isKeyValue(value)) return undefined;
+    key[name] = value;
+  }
+  return Object.keys(key).length === 0 ? { shard } : { shard, lastKey: key };
+};
+
+export type CloseClaim =
+  | { readonly kind: "claimed" }
+  /** The row no longer matches what was selected (or another closer holds it); `row` is its current state. */
+  | { readonly kind: "changed"; readonly row: RegistryRow | undefined };
 
 export type ConversationRegistry = ReturnType<typeof dynamoConversationRegistry>;
 
@@ -207,5 +252,91 @@ export const dynamoConversationRegistry = (client: DynamoDBClient, tableName: st
           ? { shard: cursor.shard + 1 }
           : undefined;
     return { rows, next };
+  },
+  /** `stale` with the cursor as an opaque token (see `encodeStaleCursor`); undefined token = first page. */
+  async stalePage(
+    olderThan: number,
+    token: string | undefined,
+    limit: number,
+  ): Promise<{ rows: readonly RegistryRow[]; next: string | undefined }> {
+    const cursor = token === undefined ? { shard: 0 } : decodeStaleCursor(token);
+    if (cursor === undefined) throw new RangeError("not a stale-conversation cursor issued by this registry");
+    const page = await this.stale(olderThan, cursor, limit);
+    return { rows: page.rows, next: page.next === undefined ? undefined : encodeStaleCursor(page.next) };
+  },
+
+  isCursor(token: string): boolean {
+    return decodeStaleCursor(token) !== undefined;
+  },
+
+  /**
+   * The closer's re-check in our own store, taken just before it closes a conversation: succeeds only if
+   * the row is still closable, `lastActivityAt` is exactly what the closer selected (no activity since),
+   * and no other closer run holds an unexpired claim. The claim (`closingUntil`) keeps an overlapping
+   * on-demand run from posting a second closing notice; it simply expires if this run dies mid-close.
+   */
+  async claimForClose(input: {
+    conversationSid: string;
+    seenLastActivityAt: number;
+    now: number;
+    leaseMs: number;
+  }): Promise<CloseClaim> {
+    try {
+      await client.send(
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: registryKey(input.conversationSid),
+          UpdateExpression: "SET closingUntil = :until",
+          ConditionExpression:
+            "lastActivityAt = :seen AND #state IN (:active, :inactive) AND " +
+            "(attribute_not_exists(closingUntil) OR closingUntil < :now)",
+          ExpressionAttributeNames: { "#state": "state" },
+          ExpressionAttributeValues: {
+            ":until": { N: String(input.now + input.leaseMs) },
+            ":seen": { N: String(input.seenLastActivityAt) },
+            ":now": { N: String(input.now) },
+            ":active": { S: "active" },
+            ":inactive": { S: "inactive" },
+          },
+        }),
+      );
+      return { kind: "claimed" };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return { kind: "changed", row: await this.get(input.conversationSid) };
+    }
+  },
+
+  /**
+   * Writes rows as given, in batches of 25: seeds the registry for tests, benchmarks and local demos.
+   * Closable rows go into the activity index exactly as `touch`/`setState` would put them there.
+   */
+  async seed(rows: readonly (Omit<RegistryRow, "closeOutcome"> & { closeOutcome?: string })[]): Promise<void> {
+    for (let start = 0; start < rows.length; start += 25) {
+      const requests = rows.slice(start, start + 25).map((row) => ({
+        PutRequest: {
+          Item: {
+            ...registryKey(row.conversationSid),
+            conversationSid: { S: row.conversationSid },
+            tenantId: { S: row.tenantId },
+            state: { S: row.state },
+            lastActivityAt: { N: String(row.lastActivityAt) },
+            stateAt: { N: String(row.stateAt) },
+            ...(isClosable(row.state) ? { activityShard: { S: activityShardOf(row.conversationSid) } } : {}),
+            ...(row.priority === undefined ? {} : { priority: { S: row.priority } }),
+            ...(row.closeOutcome === undefined ? {} : { closeOutcome: { S: row.closeOutcome } }),
+          },
+        },
+      }));
+      let unprocessed: WriteRequest[] = requests;
+      while (unprocessed.length > 0) {
+        const result: BatchWriteItemCommandOutput = await client.send(
+          new BatchWriteItemCommand({ RequestItems: { [tableName]: unprocessed } }),
+        );
+        unprocessed = result.UnprocessedItems?.[tableName] ?? [];
+        // Unprocessed items mean the table is throttling; give it a moment before resending them.
+        if (unprocessed.length > 0) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
   },
 });

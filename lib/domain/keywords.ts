@@ -101,12 +101,16 @@ export const keywordMatcher = (lists: KeywordLists): KeywordMatcher => {
   return {
     lists,
     classify(body, optOutType) {
+      const normalized = body === undefined ? undefined : normalizeKeyword(body);
       const fromTwilio = optOutType === undefined ? undefined : optOutTypeIntents[optOutType.toUpperCase()];
       if (fromTwilio !== undefined && optOutType !== undefined) {
-        return { intent: fromTwilio, keyword: optOutType.toUpperCase(), decidedBy: "twilio-opt-out-type" };
+        // Twilio matched a single word (possibly a custom Advanced Opt-Out one): keep that word as
+        // evidence when it looks like one, else Twilio's type.
+        const word = normalized !== undefined && /^[^ ]{1,32}$/.test(normalized) ? normalized : undefined;
+        return { intent: fromTwilio, keyword: word ?? optOutType.toUpperCase(), decidedBy: "twilio-opt-out-type" };
       }
-      if (body === undefined) return undefined;
-      const keyword = normalizeKeyword(body);
+      if (normalized === undefined) return undefined;
+      const keyword = normalized;
       const intent = byKeyword.get(keyword);
       return intent === undefined ? undefined : { intent, keyword, decidedBy: "keyword-list" };
     },

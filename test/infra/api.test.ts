@@ -13,7 +13,9 @@ const { backbone, service } = synthesizeBackbone();
 const apiId = logicalIdOf(backbone.service.webhookApi.api);
 const stage = resourceProperties(service, logicalIdOf(backbone.service.webhookApi.stage));
 const webhookFunctionId = logicalIdOf(backbone.service.functions.webhook.function);
-const routePaths = Object.keys(WebhookRoutes).filter((path): path is WebhookRoutePath => path in WebhookRoutes);
+const routePaths = Object.keys(WebhookRoutes).filter(
+  (path): path is WebhookRoutePath => path in WebhookRoutes,
+);
 const executeApiOrigin = [
   "https://",
   ref(apiId),
@@ -47,7 +49,8 @@ describe("webhook routes", () => {
 
   test("API Gateway may invoke the webhook function only for the webhook routes of this API", () => {
     const permissions = resourcesOfType(service, "AWS::Lambda::Permission").filter(
-      ([, permission]) => JSON.stringify(permission.FunctionName) === JSON.stringify(getAtt(webhookFunctionId, "Arn")),
+      ([, permission]) =>
+        JSON.stringify(permission.FunctionName) === JSON.stringify(getAtt(webhookFunctionId, "Arn")),
     );
     const sourceArns = permissions.map(([, permission]) => JSON.stringify(permission.SourceArn));
     for (const path of routePaths) {

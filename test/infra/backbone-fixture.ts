@@ -6,9 +6,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { App } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
-import { functionNames } from "../../lib/resources.ts";
 import { type Backbone, defineBackbone } from "../../infra/backbone.ts";
 import { settingsFromContext } from "../../infra/settings.ts";
+import { functionNames } from "../../lib/resources.ts";
 
 export interface SynthesizedBackbone {
   readonly app: App;
@@ -32,7 +32,9 @@ const placeholderBundles = (root: string): void => {
 
 /** The feature flags and settings `cdk` passes to infra/app.ts from cdk.json. */
 export const cdkContext = (): Record<string, unknown> => {
-  const cdkJson: { context?: Record<string, unknown> } = JSON.parse(readFileSync(join(repoRoot, "cdk.json"), "utf8"));
+  const cdkJson: { context?: Record<string, unknown> } = JSON.parse(
+    readFileSync(join(repoRoot, "cdk.json"), "utf8"),
+  );
   return cdkJson.context ?? {};
 };
 

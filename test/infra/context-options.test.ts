@@ -28,7 +28,11 @@ const context = {
 };
 const { backbone, stateful, service, validationReport } = synthesizeBackbone(context);
 const resolve = crossStackResolver(stateful);
-const webhookEnv = functionEnvironment(service, logicalIdOf(backbone.service.functions.webhook.function), resolve);
+const webhookEnv = functionEnvironment(
+  service,
+  logicalIdOf(backbone.service.functions.webhook.function),
+  resolve,
+);
 const outputs = service.toJSON().Outputs;
 
 describe("custom domain", () => {
@@ -52,14 +56,21 @@ describe("custom domain", () => {
     const mappings = Object.values(service.findResources("AWS::ApiGatewayV2::ApiMapping"));
     assert.equal(mappings.length, 1);
     const [mapping] = mappings;
+    assert.ok(mapping);
     assert.equal(mapping.Properties.ApiMappingKey, undefined);
     assert.equal(mapping.Properties.Stage, "$default");
     assert.deepEqual(mapping.Properties.ApiId, ref(logicalIdOf(backbone.service.webhookApi.api)));
-    assert.ok(mapping.DependsOn?.includes(logicalIdOf(backbone.service.webhookApi.stage)), "mapping must wait for the stage");
+    assert.ok(
+      mapping.DependsOn?.includes(logicalIdOf(backbone.service.webhookApi.stage)),
+      "mapping must wait for the stage",
+    );
   });
 
   test("the execute-api endpoint is disabled and the DNS target is an output", () => {
-    assert.equal(resourceProperties(service, logicalIdOf(backbone.service.webhookApi.api)).DisableExecuteApiEndpoint, true);
+    assert.equal(
+      resourceProperties(service, logicalIdOf(backbone.service.webhookApi.api)).DisableExecuteApiEndpoint,
+      true,
+    );
     assert.ok(outputs[OutputKeys.customDomainTarget]);
   });
 });
@@ -89,16 +100,23 @@ describe("operational settings", () => {
   test("alarm e-mails subscribe to the alarm topic", () => {
     const subscriptions = resourcesOfType(service, "AWS::SNS::Subscription");
     assert.deepEqual(
-      subscriptions.map(([, subscription]) => [subscription.Protocol, subscription.Endpoint, subscription.TopicArn]),
+      subscriptions.map(([, subscription]) => [
+        subscription.Protocol,
+        subscription.Endpoint,
+        subscription.TopicArn,
+      ]),
       [["email", context.alarmEmail, ref(logicalIdOf(backbone.service.monitoring.topic))]],
     );
   });
 
   test("throttling comes from apiRateLimit and apiBurstLimit", () => {
-    assert.deepEqual(resourceProperties(service, logicalIdOf(backbone.service.webhookApi.stage)).DefaultRouteSettings, {
-      ThrottlingBurstLimit: 400,
-      ThrottlingRateLimit: 200,
-    });
+    assert.deepEqual(
+      resourceProperties(service, logicalIdOf(backbone.service.webhookApi.stage)).DefaultRouteSettings,
+      {
+        ThrottlingBurstLimit: 400,
+        ThrottlingRateLimit: 200,
+      },
+    );
   });
 
   test("log retention comes from logRetentionDays", () => {
@@ -120,8 +138,16 @@ describe("malformed context", () => {
   const read = (values: Record<string, unknown>) => (key: string) => values[key];
   const cases: Array<[string, Record<string, unknown>, RegExp]> = [
     ["a domain without a certificate", { domainName: "hooks.example.com" }, /must be set together/],
-    ["a certificate that is not an ACM ARN", { domainName: "a.example.com", certificateArn: "arn:aws:iam::1:x" }, /ACM/],
-    ["a secret ARN from another service", { twilioSecretArn: "arn:aws:ssm:us-east-1:123456789012:parameter/x" }, /Secrets Manager/],
+    [
+      "a certificate that is not an ACM ARN",
+      { domainName: "a.example.com", certificateArn: "arn:aws:iam::1:x" },
+      /ACM/,
+    ],
+    [
+      "a secret ARN from another service",
+      { twilioSecretArn: "arn:aws:ssm:us-east-1:123456789012:parameter/x" },
+      /Secrets Manager/,
+    ],
     ["a retention CloudWatch does not offer", { logRetentionDays: 42 }, /retention period/],
     ["a non-numeric rate limit", { apiRateLimit: "fast" }, /positive whole number/],
   ];

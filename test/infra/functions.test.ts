@@ -6,9 +6,22 @@ import { describe, test } from "node:test";
 import { defaultSettings } from "../../infra/settings.ts";
 import { EnvNames, queueEnvName, tableEnvName } from "../../lib/config/env.ts";
 import { defaultMetricsNamespace, functionEnv } from "../../lib/function-env.ts";
-import { Functions, functionNames, type QueueName, Queues, type TableName, Tables } from "../../lib/resources.ts";
+import {
+  Functions,
+  functionNames,
+  type QueueName,
+  Queues,
+  type TableName,
+  Tables,
+} from "../../lib/resources.ts";
 import { synthesizeBackbone } from "./backbone-fixture.ts";
-import { crossStackResolver, functionEnvironment, logicalIdOf, ref, resourceProperties } from "./template-queries.ts";
+import {
+  crossStackResolver,
+  functionEnvironment,
+  logicalIdOf,
+  ref,
+  resourceProperties,
+} from "./template-queries.ts";
 
 const { backbone, stateful, service } = synthesizeBackbone();
 const resolve = crossStackResolver(stateful);
@@ -32,7 +45,9 @@ describe("function runtime", () => {
 
     test(`${name} logs to its own log group with a finite retention`, () => {
       const logGroupId = logicalIdOf(backbone.service.functions[name].logGroup);
-      assert.deepEqual(resourceProperties(service, functionId(name)).LoggingConfig, { LogGroup: ref(logGroupId) });
+      assert.deepEqual(resourceProperties(service, functionId(name)).LoggingConfig, {
+        LogGroup: ref(logGroupId),
+      });
       assert.equal(resourceProperties(service, logGroupId).RetentionInDays, defaultSettings.logRetention);
     });
   }
@@ -86,7 +101,10 @@ describe("function environment", () => {
   test("only the webhook function receives PUBLIC_WEBHOOK_BASE_URL, set to the API's execute-api origin", () => {
     const apiId = logicalIdOf(backbone.service.webhookApi.api);
     assert.deepEqual(envOf("webhook")[EnvNames.publicWebhookBaseUrl], {
-      "Fn::Join": ["", ["https://", ref(apiId), ".execute-api.", ref("AWS::Region"), ".", ref("AWS::URLSuffix")]],
+      "Fn::Join": [
+        "",
+        ["https://", ref(apiId), ".execute-api.", ref("AWS::Region"), ".", ref("AWS::URLSuffix")],
+      ],
     });
     for (const name of functionNames.filter((n) => n !== "webhook")) {
       assert.equal(EnvNames.publicWebhookBaseUrl in envOf(name), false);

@@ -4,7 +4,14 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { tableActions } from "../../infra/constructs/backbone-function.ts";
 import { functionSendsTo, functionTables } from "../../lib/function-env.ts";
-import { Functions, functionNames, type QueueName, Queues, type TableName, Tables } from "../../lib/resources.ts";
+import {
+  Functions,
+  functionNames,
+  type QueueName,
+  Queues,
+  type TableName,
+  Tables,
+} from "../../lib/resources.ts";
 import { synthesizeBackbone } from "./backbone-fixture.ts";
 import {
   actionsOn,
@@ -25,7 +32,12 @@ const statementsOf = (name: keyof typeof Functions): Statement[] =>
 const tableArn = (table: TableName) => getAtt(Tables[table].logicalId, "Arn");
 const queueArn = (queue: QueueName) => getAtt(Queues[queue].logicalId, "Arn");
 const sendActions = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"];
-const writeActions = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"];
+const writeActions = [
+  "dynamodb:PutItem",
+  "dynamodb:UpdateItem",
+  "dynamodb:DeleteItem",
+  "dynamodb:BatchWriteItem",
+];
 const tableNames = Object.keys(Tables).filter((name): name is TableName => name in Tables);
 const queueNames = Object.keys(Queues).filter((name): name is QueueName => name in Queues);
 
@@ -34,7 +46,12 @@ describe("webhook role", () => {
 
   test("can claim, read and release dedupe items", () => {
     const actions = actionsOn(statements, tableArn("dedupe"));
-    for (const action of ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"]) {
+    for (const action of [
+      "dynamodb:PutItem",
+      "dynamodb:GetItem",
+      "dynamodb:DeleteItem",
+      "dynamodb:UpdateItem",
+    ]) {
       assert.ok(actions.includes(action), `webhook lacks ${action} on the dedupe table`);
     }
   });
@@ -68,7 +85,11 @@ describe("every function role", () => {
       for (const table of tableNames) {
         const access = declared.get(table);
         if (access === undefined) {
-          assert.equal(mentions(statements, Tables[table].logicalId), false, `${name} must not touch ${table}`);
+          assert.equal(
+            mentions(statements, Tables[table].logicalId),
+            false,
+            `${name} must not touch ${table}`,
+          );
         } else {
           assert.deepEqual(actionsOn(statements, tableArn(table)), [...tableActions[access]].sort());
         }
@@ -102,15 +123,17 @@ describe("every function role", () => {
     });
 
     test(`${name}: reads the Twilio secret and nothing else in Secrets Manager`, () => {
-      const secretStatements = statements.filter((s) => s.actions.some((a) => a.startsWith("secretsmanager:")));
+      const secretStatements = statements.filter((s) =>
+        s.actions.some((a) => a.startsWith("secretsmanager:")),
+      );
       assert.deepEqual(
         secretStatements.flatMap((s) => s.resources),
         [ref(logicalIdOf(backbone.stateful.twilioSecret))],
       );
-      assert.deepEqual(
-        secretStatements.flatMap((s) => s.actions).sort(),
-        ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
-      );
+      assert.deepEqual(secretStatements.flatMap((s) => s.actions).sort(), [
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetSecretValue",
+      ]);
     });
 
     test(`${name}: writes logs only to its own log group`, () => {
@@ -124,7 +147,10 @@ describe("every function role", () => {
     test(`${name}: no action or resource is a wildcard`, () => {
       for (const statement of statements) {
         assert.equal(statement.effect, "Allow");
-        assert.ok(!statement.actions.some((action) => action.includes("*")), JSON.stringify(statement.actions));
+        assert.ok(
+          !statement.actions.some((action) => action.includes("*")),
+          JSON.stringify(statement.actions),
+        );
         assert.ok(!statement.resources.includes("*"), JSON.stringify(statement.resources));
       }
     });

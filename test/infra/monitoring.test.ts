@@ -2,12 +2,19 @@
 // throttles, closer failures — and the dashboard panels operators look at first.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { MetricNames } from "../../infra/constructs/monitoring.ts";
+import { emfDimension, MetricNames } from "../../infra/constructs/monitoring.ts";
 import { OutputKeys } from "../../infra/stack-outputs.ts";
 import { defaultMetricsNamespace } from "../../lib/function-env.ts";
 import { functionNames, type QueueName, Queues, visibilityTimeoutSeconds } from "../../lib/resources.ts";
 import { synthesizeBackbone } from "./backbone-fixture.ts";
-import { crossStackResolver, getAtt, logicalIdOf, ref, resourceProperties, resourcesOfType } from "./template-queries.ts";
+import {
+  crossStackResolver,
+  getAtt,
+  logicalIdOf,
+  ref,
+  resourceProperties,
+  resourcesOfType,
+} from "./template-queries.ts";
 
 const { backbone, stateful, service } = synthesizeBackbone();
 const resolve = crossStackResolver(stateful);
@@ -31,7 +38,9 @@ const alarmOn = (metricName: string, dimension?: { Name: string; Value: unknown 
 };
 
 const rateAlarmOn = (metricName: string) => {
-  const match = alarms.find(({ properties }) => JSON.stringify(properties.Metrics ?? []).includes(`"${metricName}"`));
+  const match = alarms.find(({ properties }) =>
+    JSON.stringify(properties.Metrics ?? []).includes(`"${metricName}"`),
+  );
   assert.ok(match, `no rate alarm over ${metricName}`);
   return match.properties;
 };
@@ -82,7 +91,10 @@ describe("webhook API alarms", () => {
 
 describe("function alarms", () => {
   for (const name of functionNames) {
-    const dimension = { Name: "FunctionName", Value: ref(logicalIdOf(backbone.service.functions[name].function)) };
+    const dimension = {
+      Name: "FunctionName",
+      Value: ref(logicalIdOf(backbone.service.functions[name].function)),
+    };
 
     test(`${name} alarms on any unhandled error`, () => {
       const alarm = alarmOn("Errors", dimension);
@@ -96,7 +108,7 @@ describe("function alarms", () => {
   }
 
   test("the closer alarms when a run reports a close failure", () => {
-    const alarm = alarmOn(MetricNames.closeFailures);
+    const alarm = alarmOn(MetricNames.closeFailures, { Name: emfDimension, Value: "closer" });
     assert.equal(alarm.Namespace, defaultMetricsNamespace);
     assert.equal(alarm.Threshold, 1);
     assert.equal(alarm.Statistic, "Sum");
@@ -133,7 +145,10 @@ describe("dashboard", () => {
   );
   const panels: Array<[string, RegExp[]]> = [
     ["webhook requests", [/\\"WebhookRequests\\"/, /\\"Count\\"/]],
-    ["webhook latency p95/p99", [/\\"Latency\\"[^\]]*\\"stat\\":\\"p95\\"/, /\\"Latency\\"[^\]]*\\"stat\\":\\"p99\\"/]],
+    [
+      "webhook latency p95/p99",
+      [/\\"Latency\\"[^\]]*\\"stat\\":\\"p95\\"/, /\\"Latency\\"[^\]]*\\"stat\\":\\"p99\\"/],
+    ],
     ["duplicates dropped", [new RegExp(`\\\\"${MetricNames.duplicatesDropped}\\\\"`)]],
     ["queue depth", [/\\"ApproximateNumberOfMessagesVisible\\"/]],
     ["queue age", [/\\"ApproximateAgeOfOldestMessage\\"/]],
@@ -147,7 +162,19 @@ describe("dashboard", () => {
     });
   }
 
-  test("reads custom metrics from the namespace the functions write to", () => {
-    assert.match(body, new RegExp(`\\\\"${defaultMetricsNamespace}\\\\",\\\\"${MetricNames.messagesMirrored}\\\\"`));
+  test("reads custom metrics from the namespace and Function dimension the functions write", () => {
+    const emitted: Array<[string, string]> = [
+      ["webhook", MetricNames.webhookRequests],
+      ["webhook", MetricNames.duplicatesDropped],
+      ["compliance", MetricNames.complianceActions],
+      ["mirror", MetricNames.messagesMirrored],
+      ["closer", MetricNames.conversationsClosed],
+    ];
+    for (const [fn, metric] of emitted) {
+      const query = [defaultMetricsNamespace, metric, emfDimension, fn]
+        .map((part) => `\\"${part}\\"`)
+        .join(",");
+      assert.ok(body.includes(query), `dashboard lacks ${metric} of ${fn}`);
+    }
   });
 });

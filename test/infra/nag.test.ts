@@ -51,14 +51,20 @@ describe("cdk-nag AwsSolutions", () => {
   test("synthesis fails when a resource introduces an unacknowledged finding", () => {
     // In-memory mode puts the report into the error instead of printing it, as `cdk synth` would.
     const probeApp = new App({ context: { ...cdkContext(), "@aws-cdk/core:appMode": "inmemory" } });
-    const { stateful } = defineBackbone(probeApp, { settings: settingsFromContext(() => undefined), assetRoot });
+    const { stateful } = defineBackbone(probeApp, {
+      settings: settingsFromContext(() => undefined),
+      assetRoot,
+    });
     new Queue(stateful, "ProbeQueueWithoutDeadLetterQueue");
     assert.throws(() => probeApp.synth(), /AwsSolutions-SQS3/);
   });
 
   test("acknowledgements are attached to resources, never to a whole stack or the app", () => {
     for (const { path, construct } of acknowledgements) {
-      assert.ok(!(construct instanceof App) && !(construct instanceof Stack), `${path} acknowledges too broadly`);
+      assert.ok(
+        !(construct instanceof App) && !(construct instanceof Stack),
+        `${path} acknowledges too broadly`,
+      );
     }
   });
 

@@ -22,7 +22,9 @@ const deadLetterIdOf = (name: QueueName) => logicalIdOf(backbone.stateful.queues
 
 const mappingFor = (name: QueueName) => {
   const mappings = resourcesOfType(service, "AWS::Lambda::EventSourceMapping").filter(
-    ([, properties]) => JSON.stringify(resolve(properties.EventSourceArn)) === JSON.stringify(getAtt(Queues[name].logicalId, "Arn")),
+    ([, properties]) =>
+      JSON.stringify(resolve(properties.EventSourceArn)) ===
+      JSON.stringify(getAtt(Queues[name].logicalId, "Arn")),
   );
   assert.equal(mappings.length, 1, `expected one event source mapping on the ${name} queue`);
   const [mapping] = mappings;
@@ -66,7 +68,9 @@ describe("work queues", () => {
         );
         const statements = policies.flatMap(([, properties]) => JSON.stringify(properties.PolicyDocument));
         assert.ok(
-          statements.some((document) => document.includes('"aws:SecureTransport":"false"') && document.includes('"Deny"')),
+          statements.some(
+            (document) => document.includes('"aws:SecureTransport":"false"') && document.includes('"Deny"'),
+          ),
           `${queueId} lacks an aws:SecureTransport deny`,
         );
       }
@@ -80,7 +84,10 @@ describe("queue consumers", () => {
     const trigger = Functions[consumer].trigger;
 
     test(`${name} is consumed by the ${consumer} function`, () => {
-      assert.deepEqual(mappingFor(name).FunctionName, ref(logicalIdOf(backbone.service.functions[consumer].function)));
+      assert.deepEqual(
+        mappingFor(name).FunctionName,
+        ref(logicalIdOf(backbone.service.functions[consumer].function)),
+      );
     });
 
     test(`${name} consumer reports partial batch failures`, () => {

@@ -48,7 +48,9 @@ describe("closer schedule", () => {
     assert.deepEqual(actionsOn(statements, closerArn), ["lambda:InvokeFunction"]);
     assert.deepEqual(actionsOn(statements, deadLetterArn), ["sqs:SendMessage"]);
     const resources = statements.flatMap((statement) => statement.resources.map((r) => JSON.stringify(r)));
-    assert.ok(resources.every((r) => r.includes(JSON.stringify(closerArn)) || r === JSON.stringify(deadLetterArn)));
+    assert.ok(
+      resources.every((r) => r.includes(JSON.stringify(closerArn)) || r === JSON.stringify(deadLetterArn)),
+    );
   });
 
   test("no legacy EventBridge scheduled rule exists", () => {

@@ -9,14 +9,17 @@ import { resourceProperties } from "./template-queries.ts";
 const { stateful } = synthesizeBackbone();
 const tableNames = Object.keys(Tables).filter((name): name is TableName => name in Tables);
 const tableOf = (name: TableName) => resourceProperties(stateful, Tables[name].logicalId);
-const resourceOf = (name: TableName): Record<string, unknown> => stateful.toJSON().Resources[Tables[name].logicalId];
+const resourceOf = (name: TableName): Record<string, unknown> =>
+  stateful.toJSON().Resources[Tables[name].logicalId];
 
 describe("tables", () => {
   for (const name of tableNames) {
     const definition = Tables[name];
 
     test(`${name} has the key schema of its Tables entry`, () => {
-      const keys = [{ AttributeName: definition.partitionKey.name, KeyType: "HASH" }];
+      const keys: Array<{ AttributeName: string; KeyType: string }> = [
+        { AttributeName: definition.partitionKey.name, KeyType: "HASH" },
+      ];
       if ("sortKey" in definition) keys.push({ AttributeName: definition.sortKey.name, KeyType: "RANGE" });
       assert.deepEqual(tableOf(name).KeySchema, keys);
     });

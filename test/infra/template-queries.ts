@@ -20,7 +20,8 @@ const asArray = (value: unknown): unknown[] => (Array.isArray(value) ? value : [
 
 export const logicalIdOf = (construct: IConstruct): string => {
   const element = construct instanceof CfnElement ? construct : construct.node.defaultChild;
-  if (!(element instanceof CfnElement)) throw new Error(`${construct.node.path} has no CloudFormation element`);
+  if (!(element instanceof CfnElement))
+    throw new Error(`${construct.node.path} has no CloudFormation element`);
   // `logicalId` (not `getLogicalId`) so that `overrideLogicalId` pins are honoured.
   const logicalId: unknown = Stack.of(element).resolve(element.logicalId);
   if (typeof logicalId !== "string") throw new Error(`${construct.node.path} has an unresolvable logical ID`);
@@ -95,7 +96,9 @@ const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON
 /** Actions granted on exactly `resource` (a resolved CloudFormation expression). */
 export const actionsOn = (statements: readonly Statement[], resource: Json): string[] =>
   statements
-    .filter((statement) => statement.effect === "Allow" && statement.resources.some((r) => sameJson(r, resource)))
+    .filter(
+      (statement) => statement.effect === "Allow" && statement.resources.some((r) => sameJson(r, resource)),
+    )
     .flatMap((statement) => statement.actions)
     .sort();
 

@@ -82,10 +82,12 @@ function paging(ctx: HandlerContext, defaultSize = 50): { pageSize: number; page
 
 // ---- Scope ------------------------------------------------------------------------------------------
 
-function render(ctx: HandlerContext): RenderContext {
+/** Rendering scope of a request; a Service twin path naming any but the default service is a 404. */
+function scopeOf(ctx: HandlerContext): RenderContext {
   const serviceSid = ctx.pathParams.ChatServiceSid;
-  if (serviceSid !== undefined && serviceSid !== ctx.state.chatServiceSid)
+  if (serviceSid !== undefined && serviceSid !== ctx.state.chatServiceSid) {
     throw twilioErrors.notFound(ctx.path);
+  }
   return { origin: ctx.origin, state: ctx.state, serviceSid };
 }
 
@@ -137,13 +139,13 @@ function definedOnly(entries: Record<string, string | undefined>): Record<string
 // ---- Conversations v1 ---------------------------------------------------------------------------
 
 const createConversation: Handler = (ctx) => {
-  const scope = render(ctx);
+  const scope = scopeOf(ctx);
   const conversation = ctx.state.createConversation(conversationInput(ctx));
   return { status: 201, body: conversationJson(scope, conversation) };
 };
 
 const listConversations: Handler = (ctx) => {
-  const scope = render(ctx);
+  const scope = scopeOf(ctx);
   const state = conversationState(ctx);
   const start = dateFilter(ctx, "StartDate");
   const end = dateFilter(ctx, "EndDate");
@@ -166,24 +168,24 @@ const listConversations: Handler = (ctx) => {
 };
 
 const fetchConversation: Handler = (ctx) => {
-  const scope = render(ctx);
+  const scope = scopeOf(ctx);
   return { status: 200, body: conversationJson(scope, conversationFromPath(ctx)) };
 };
 
 const updateConversation: Handler = (ctx) => {
-  const scope = render(ctx);
+  const scope = scopeOf(ctx);
   const conversation = ctx.state.updateConversation(conversationFromPath(ctx), conversationInput(ctx));
   return { status: 200, body: conversationJson(scope, conversation) };
 };
 
 const deleteConversation: Handler = (ctx) => {
-  render(ctx);
+  scopeOf(ctx);
   ctx.state.deleteConversation(conversationFromPath(ctx));
   return { status: 204 };
 };
 
 const createParticipant: Handler = (ctx) => {
-  const scope = render(ctx);
+  const scope = scopeOf(ctx);
   const participant = ctx.state.createParticipant(parentConversation(ctx), {
     identity: text(ctx, "Identity"),
     address: text(ctx, "MessagingBinding.Address"),
@@ -198,7 +200,7 @@ const createParticipant: Handler = (ctx) => {
 };
 
 const listParticipants: Handler = (ctx) => {
-  const scope = render(ctx);
+  const scope = scopeOf(ctx);
   const conversation = parentConversation(ctx);
   const page = pageOf(ctx.state.participantsOf(conversation.sid), paging(ctx));
   const listPath = `${conversationsPath(scope)}/${conversation.sid}/Participants`;
@@ -215,12 +217,12 @@ function participantFromPath(ctx: HandlerContext, conversation: ConversationReco
 }
 
 const fetchParticipant: Handler = (ctx) => {
-  const scope = render(ctx);
+  const scope = scopeOf(ctx);
   return { status: 200, body: participantJson(scope, participantFromPath(ctx, parentConversation(ctx))) };
 };
 
 const updateParticipant: Handler = (ctx) => {
-  const scope = render(ctx);
+  const scope = scopeOf(ctx);
   const conversation = parentConversation(ctx);
   const participant = ctx.state.updateParticipant(conversation, participantFromPath(ctx, conversation), {
     attributes: text(ctx, "Attributes"),
@@ -238,13 +240,13 @@ const updateParticipant: Handler = (ctx) => {
 };
 
 const deleteParticipant: Handler = (ctx) => {
-  render(ctx);
+  scopeOf(ctx);
   ctx.state.deleteParticipant(participantFromPath(ctx, parentConversation(ctx)));
   return { status: 204 };
 };
 
 const createMessage: Handler = (ctx) => {
-  const scope = render(ctx);
+  const scope = scopeOf(ctx);
   const message = ctx.state.createMessage(parentConversation(ctx), {
     author: text(ctx, "Author"),
     body: text(ctx, "Body"),
@@ -260,7 +262,7 @@ const createMessage: Handler = (ctx) => {
 };
 
 const listMessages: Handler = (ctx) => {
-  const scope = render(ctx);
+  const scope = scopeOf(ctx);
   const conversation = parentConversation(ctx);
   const order = text(ctx, "Order") === "desc" ? "desc" : "asc";
   const all = ctx.state.messagesOf(conversation.sid);
@@ -281,12 +283,12 @@ function messageFromPath(ctx: HandlerContext, conversation: ConversationRecord) 
 }
 
 const fetchMessage: Handler = (ctx) => {
-  const scope = render(ctx);
+  const scope = scopeOf(ctx);
   return { status: 200, body: messageJson(scope, messageFromPath(ctx, parentConversation(ctx))) };
 };
 
 const updateMessage: Handler = (ctx) => {
-  const scope = render(ctx);
+  const scope = scopeOf(ctx);
   const conversation = parentConversation(ctx);
   const message = ctx.state.updateMessage(conversation, messageFromPath(ctx, conversation), {
     author: text(ctx, "Author"),
@@ -300,13 +302,13 @@ const updateMessage: Handler = (ctx) => {
 };
 
 const deleteMessage: Handler = (ctx) => {
-  render(ctx);
+  scopeOf(ctx);
   ctx.state.deleteMessage(messageFromPath(ctx, parentConversation(ctx)));
   return { status: 204 };
 };
 
 const listParticipantConversations: Handler = (ctx) => {
-  const scope = render(ctx);
+  const scope = scopeOf(ctx);
   const identity = text(ctx, "Identity");
   const address = text(ctx, "Address");
   if (identity === undefined && address === undefined) {
@@ -326,15 +328,15 @@ const listParticipantConversations: Handler = (ctx) => {
   };
 };
 
-const fetchConfiguration: Handler = (ctx) => ({ status: 200, body: configurationJson(render(ctx)) });
+const fetchConfiguration: Handler = (ctx) => ({ status: 200, body: configurationJson(scopeOf(ctx)) });
 
 const fetchWebhookConfiguration: Handler = (ctx) => ({
   status: 200,
-  body: webhookConfigurationJson(render(ctx), ctx.state.webhookConfiguration),
+  body: webhookConfigurationJson(scopeOf(ctx), ctx.state.webhookConfiguration),
 });
 
 const updateWebhookConfiguration: Handler = (ctx) => {
-  const scope = render(ctx);
+  const scope = scopeOf(ctx);
   const config = ctx.state.webhookConfiguration;
   const target = text(ctx, "Target");
   config.method = httpMethod(ctx, "Method") ?? config.method;
@@ -346,13 +348,13 @@ const updateWebhookConfiguration: Handler = (ctx) => {
 };
 
 const fetchServiceWebhookConfiguration: Handler = (ctx) => {
-  const scope = render(ctx);
+  const scope = scopeOf(ctx);
   const config = ctx.state.serviceWebhookConfiguration;
   return { status: 200, body: serviceWebhookConfigurationJson(scope, ctx.state.chatServiceSid, config) };
 };
 
 const updateServiceWebhookConfiguration: Handler = (ctx) => {
-  const scope = render(ctx);
+  const scope = scopeOf(ctx);
   const config = ctx.state.serviceWebhookConfiguration;
   config.method = httpMethod(ctx, "Method") ?? config.method;
   config.filters = textList(ctx, "Filters") ?? config.filters;
@@ -367,7 +369,7 @@ const updateServiceWebhookConfiguration: Handler = (ctx) => {
 function checkAccount(ctx: HandlerContext): RenderContext {
   const accountSid = pathParam(ctx, "AccountSid");
   if (accountSid !== ctx.state.accountSid) throw twilioErrors.accountMismatch(accountSid);
-  return render(ctx);
+  return scopeOf(ctx);
 }
 
 const createOutboundMessage: Handler = (ctx) => {

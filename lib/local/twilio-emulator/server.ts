@@ -24,8 +24,15 @@ import { loadTwilioOpenApi, type OperationSpec, type RequestProblem, type SpecLo
 import type { JsonObject } from "./render.ts";
 import { TwilioAccountState } from "./state.ts";
 
-export type { FaultInjector } from "./faults.ts";
-export type { TwilioEmulatorInspector } from "./inspect.ts";
+export type { DelayFault, FailureFault, FaultInjector, FaultMatch } from "./faults.ts";
+export type {
+  ConversationView,
+  MessageView,
+  OutboundMessageView,
+  ParticipantView,
+  PhoneNumberView,
+  TwilioEmulatorInspector,
+} from "./inspect.ts";
 
 export interface RequestLogEntry {
   readonly method: string;

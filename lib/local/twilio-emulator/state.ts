@@ -471,8 +471,9 @@ export class TwilioAccountState {
     if (attributes !== undefined) participant.attributes = attributes;
     if (input.roleSid !== undefined) participant.roleSid = input.roleSid;
     if (input.identity !== undefined) participant.identity = input.identity;
-    if (input.lastReadMessageIndex !== undefined)
+    if (input.lastReadMessageIndex !== undefined) {
       participant.lastReadMessageIndex = input.lastReadMessageIndex;
+    }
     if (input.lastReadTimestamp !== undefined) participant.lastReadTimestamp = input.lastReadTimestamp;
     if (
       participant.binding !== null &&
@@ -594,8 +595,9 @@ export class TwilioAccountState {
     const to = input.to.trim();
     if (to === "") throw twilioErrors.toRequired();
     if (!/^(?:[a-z]+:)?\+[1-9]\d{6,14}$/.test(to)) throw twilioErrors.invalidTo(to);
-    if (input.from === undefined && input.messagingServiceSid === undefined)
+    if (input.from === undefined && input.messagingServiceSid === undefined) {
       throw twilioErrors.fromRequired();
+    }
     if (input.body === undefined && input.contentSid === undefined && input.mediaUrls.length === 0) {
       throw twilioErrors.bodyRequired();
     }
