@@ -11,6 +11,8 @@ import {
   secretsManagerReader,
   staticAuthTokens,
 } from "../../lib/adapters/auth-tokens.ts";
+import { consentPreEventPolicy } from "../../lib/adapters/consent-pre-event-policy.ts";
+import { consentStateReader } from "../../lib/adapters/consent-store.ts";
 import { dynamoDedupeStore } from "../../lib/adapters/dynamodb-dedupe-store.ts";
 import { sqsEventQueue } from "../../lib/adapters/sqs-event-queue.ts";
 import { telemetry } from "../../lib/adapters/telemetry.ts";
@@ -34,21 +36,35 @@ const tokens =
         }),
       );
 
+const dynamodb = new DynamoDBClient({});
+const log = telemetry({ functionName: "webhook", namespace: config.metricsNamespace });
+
 const deps: WebhookDeps = {
   publicBaseUrl: config.publicBaseUrl,
   maxBodyBytes: config.maxBodyBytes,
   tokens,
   dedupe: dynamoDedupeStore({
-    client: new DynamoDBClient({}),
+    client: dynamodb,
     tableName: config.dedupeTableName,
     ttlSeconds: config.dedupeTtlSeconds,
   }),
   queue: sqsEventQueue(new SQSClient({}), config.queueUrls),
-  preEvents: allowAllPreEvents,
+  preEvents:
+    config.consentTableName === undefined
+      ? allowAllPreEvents
+      : consentPreEventPolicy({
+          reader: consentStateReader({ client: dynamodb, tableName: config.consentTableName }),
+          tenants: config.tenants,
+          onError: (error) =>
+            log.emit({
+              level: "error",
+              msg: "consent-check-failed",
+              errorName: error instanceof Error ? error.name : undefined,
+              reason: error instanceof Error ? error.message : String(error),
+            }),
+        }),
   resendWindowMs: 4 * 60_000,
 };
-
-const log = telemetry({ functionName: "webhook", namespace: config.metricsNamespace });
 
 export const handler = middy<
   APIGatewayProxyEventV2,

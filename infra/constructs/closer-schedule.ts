@@ -43,6 +43,14 @@ export class CloserSchedule extends Construct {
       });
     }
 
+    // Scheduler invokes the closer asynchronously. Lambda's own async retries (two, minutes apart, kept for
+    // up to six hours) could stack sweeps on top of the next scheduled one; the sweep is idempotent and
+    // runs again at the next tick anyway, so a failed run is alarmed on, not retried.
+    props.closer.configureAsyncInvoke({
+      retryAttempts: 0,
+      maxEventAge: Duration.minutes(props.rateMinutes),
+    });
+
     this.schedule = new Schedule(this, "Schedule", {
       description: `Closes stale Twilio conversations every ${props.rateMinutes} minutes`,
       schedule: ScheduleExpression.rate(Duration.minutes(props.rateMinutes)),

@@ -35,6 +35,8 @@ import type { FifoWorkQueue } from "./fifo-work-queue.ts";
 /** EMF metric names the functions emit (namespace from METRICS_NAMESPACE). */
 export const MetricNames = {
   webhookRequests: "WebhookRequests",
+  webhookRejected: "WebhookRejected",
+  webhookLatency: "WebhookLatency",
   duplicatesDropped: "DuplicatesDropped",
   complianceActions: "ComplianceActions",
   messagesMirrored: "MessagesMirrored",
@@ -125,7 +127,8 @@ export class Monitoring extends Construct {
         title: "Webhook requests",
         left: [
           api.metricCount({ statistic: "Sum", label: "API requests" }),
-          custom("webhook", MetricNames.webhookRequests).with({ label: "Accepted by the function" }),
+          custom("webhook", MetricNames.webhookRequests).with({ label: "Handled by the function" }),
+          custom("webhook", MetricNames.webhookRejected).with({ label: "Rejected (4xx) by the function" }),
           api.metricClientError({ statistic: "Sum", label: "4xx" }),
           api.metricServerError({ statistic: "Sum", label: "5xx" }),
         ],
@@ -137,6 +140,8 @@ export class Monitoring extends Construct {
           api.metricLatency({ statistic: "p95", label: "API p95" }),
           api.metricLatency({ statistic: "p99", label: "API p99" }),
           api.metricIntegrationLatency({ statistic: "p99", label: "Integration p99" }),
+          custom("webhook", MetricNames.webhookLatency).with({ statistic: "p95", label: "Handler p95" }),
+          custom("webhook", MetricNames.webhookLatency).with({ statistic: "p99", label: "Handler p99" }),
         ],
         width: 12,
       }),

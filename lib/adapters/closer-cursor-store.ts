@@ -18,7 +18,9 @@ const key = {
 
 export const dynamoCloserCursorStore = (client: DynamoDBClient, tableName: string): CursorStore => ({
   async load() {
-    const result = await client.send(new GetItemCommand({ TableName: tableName, Key: key, ConsistentRead: true }));
+    const result = await client.send(
+      new GetItemCommand({ TableName: tableName, Key: key, ConsistentRead: true }),
+    );
     return result.Item?.cursor?.S;
   },
 

@@ -27,7 +27,13 @@ const bindingAddresses = (
   if (!isRecord(binding)) return { address: undefined, proxyAddress: undefined };
   return {
     address: stringField(binding, "address"),
-    proxyAddress: stringField(binding, "proxy_address", "proxyAddress", "projected_address", "projectedAddress"),
+    proxyAddress: stringField(
+      binding,
+      "proxy_address",
+      "proxyAddress",
+      "projected_address",
+      "projectedAddress",
+    ),
   };
 };
 

@@ -49,7 +49,8 @@ export const consentPreEventPolicy = ({
       .filter((person) => person !== undefined);
     // Chat participants (identity, no address) are not subject to messaging consent.
     if (people.length === 0) return allow;
-    const proxyRaw = first(params, "MessagingBinding.ProxyAddress") ?? first(params, "MessagingBinding.ProjectedAddress");
+    const proxyRaw =
+      first(params, "MessagingBinding.ProxyAddress") ?? first(params, "MessagingBinding.ProjectedAddress");
     const messagingServiceSid = first(params, "MessagingServiceSid");
     const tenant = tenantFor(tenants, { to: proxyRaw, messagingServiceSid });
     const sender = { proxy: parseChannelAddress(proxyRaw)?.address, messagingServiceSid };

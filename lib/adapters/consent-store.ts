@@ -73,7 +73,8 @@ export const toState = (item: Record<string, AttributeValue> | undefined): Suppr
   const version = item.version?.S;
   const eventId = item.eventId?.S;
   const eventAt = Number(item.eventAt?.N);
-  if (!isStatus(status) || !isSource(source) || scope === undefined || version === undefined) return undefined;
+  if (!isStatus(status) || !isSource(source) || scope === undefined || version === undefined)
+    return undefined;
   if (eventId === undefined || !Number.isFinite(eventAt)) return undefined;
   return {
     scope,
@@ -95,7 +96,10 @@ export type ConsentStoreOptions = {
 
 export type ConsentStateReader = {
   /** One strongly consistent Query over the person's partition; `signal` bounds the wait. */
-  states(subject: ConsentSubject, options?: { readonly signal?: AbortSignal }): Promise<readonly SuppressionState[]>;
+  states(
+    subject: ConsentSubject,
+    options?: { readonly signal?: AbortSignal },
+  ): Promise<readonly SuppressionState[]>;
 };
 
 export const consentStateReader = ({ client, tableName }: ConsentStoreOptions): ConsentStateReader => ({
@@ -203,9 +207,14 @@ export const dynamoConsentStore = (options: ConsentStoreOptions): ConsentStore =
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
         const current = toState(error.Item);
-        if (current === undefined) throw new Error("consent state condition failed on an unreadable item", { cause: error });
+        if (current === undefined)
+          throw new Error("consent state condition failed on an unreadable item", { cause: error });
         if (current.eventId === change.eventId) {
-          return { outcome: "replayed", state: current, statusChanged: current.previousStatus !== current.status };
+          return {
+            outcome: "replayed",
+            state: current,
+            statusChanged: current.previousStatus !== current.status,
+          };
         }
         return { outcome: "superseded", state: current, statusChanged: false };
       }

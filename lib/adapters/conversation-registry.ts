@@ -311,7 +311,9 @@ export const dynamoConversationRegistry = (client: DynamoDBClient, tableName: st
    * Writes rows as given, in batches of 25: seeds the registry for tests, benchmarks and local demos.
    * Closable rows go into the activity index exactly as `touch`/`setState` would put them there.
    */
-  async seed(rows: readonly (Omit<RegistryRow, "closeOutcome"> & { closeOutcome?: string })[]): Promise<void> {
+  async seed(
+    rows: readonly (Omit<RegistryRow, "closeOutcome"> & { closeOutcome?: string })[],
+  ): Promise<void> {
     for (let start = 0; start < rows.length; start += 25) {
       const requests = rows.slice(start, start + 25).map((row) => ({
         PutRequest: {

@@ -89,7 +89,10 @@ export type CloserDeps = {
   readonly registry: CloserRegistry;
   readonly twilio: ConversationCloser;
   readonly cursors: CursorStore;
-  /** Every Twilio mutation (notice, close, and each retry of them) takes one token first. */
+  /**
+   * Every Twilio mutation (notice, close, and each retry of them) takes one token first, and reports
+   * back whether Twilio throttled it.
+   */
   readonly limiter: RateLimiter;
   readonly clock: Clock;
   readonly random?: () => number;
@@ -110,6 +113,11 @@ export class InvalidCloserRequestError extends Error {
   override name = "InvalidCloserRequestError";
 }
 
+/** A run stopped because retrying row by row cannot help (credentials, registry unavailable). */
+export class CloserRunAbortedError extends Error {
+  override name = "CloserRunAbortedError";
+}
+
 const flag = (value: unknown, name: string): boolean => {
   if (value === undefined || value === null) return false;
   if (value === true || value === "true") return true;
@@ -122,7 +130,8 @@ const flag = (value: unknown, name: string): boolean => {
  * Other fields are ignored, so an EventBridge event envelope is accepted as a plain scheduled run.
  */
 export const parseCloserRequest = (event: unknown): CloserRequest => {
-  if (event === undefined || event === null) return { dryRun: false, cursor: undefined, maxCloses: undefined };
+  if (event === undefined || event === null)
+    return { dryRun: false, cursor: undefined, maxCloses: undefined };
   if (typeof event !== "object" || Array.isArray(event)) {
     throw new InvalidCloserRequestError("the closer payload must be a JSON object");
   }
@@ -369,7 +378,12 @@ export const runCloser = async (
     withRetry(async () => {
       await limiter.acquire();
       mutations += 1;
-      await operation();
+      try {
+        await operation();
+      } catch (error) {
+        if (isThrottle(error)) limiter.throttled();
+        throw error;
+      }
     }, retryPolicy(isRetryable));
 
   const record = async (row: Candidate, state: "closed" | "deleted", outcome: string): Promise<boolean> => {

@@ -7,6 +7,8 @@
 // are answered here and not mirrored (mirroring STOP would re-open a thread for a person who just left
 // it, START must not silently re-add anyone); agents learn about an opt-out from the system message
 // posted into each affected conversation instead.
+
+import type { ComplianceSettings, ComplianceSettingsLookup } from "../config/compliance-config.ts";
 import {
   type Channel,
   type ConsentAction,
@@ -28,10 +30,9 @@ import type { KeywordMatch } from "../domain/keywords.ts";
 import type { Envelope } from "../domain/queue-envelope.ts";
 import { type TenantDirectory, tenantFor } from "../domain/tenants.ts";
 import { classifyTwilioFailure } from "../domain/twilio-errors.ts";
-import type { ComplianceSettings, ComplianceSettingsLookup } from "../config/compliance-config.ts";
 import type { EventQueue } from "./ports.ts";
 import { withRetry } from "./retry.ts";
-import { type QueueRecord, processFifoBatch, type RecordOutcome } from "./sqs-batch.ts";
+import { processFifoBatch, type QueueRecord, type RecordOutcome } from "./sqs-batch.ts";
 
 // ---- Ports -------------------------------------------------------------------------------------------
 
@@ -71,9 +72,17 @@ export interface ConsentMessaging {
   /** "already-gone" when Twilio answers 20404: someone (or an earlier attempt) removed it. */
   removeParticipant(conversationSid: string, participantSid: string): Promise<"removed" | "already-gone">;
   /** A message authored by "system" that agents see in the conversation. */
-  postNotice(conversationSid: string, body: string, attributes: Readonly<Record<string, unknown>>): Promise<void>;
+  postNotice(
+    conversationSid: string,
+    body: string,
+    attributes: Readonly<Record<string, unknown>>,
+  ): Promise<void>;
   /** "blocked" when Twilio answers 21610: it already blocks this sender and sent its own reply. */
-  sendText(message: { readonly from: string; readonly to: string; readonly body: string }): Promise<"sent" | "blocked">;
+  sendText(message: {
+    readonly from: string;
+    readonly to: string;
+    readonly body: string;
+  }): Promise<"sent" | "blocked">;
 }
 
 export type ComplianceDeps = {
@@ -185,7 +194,11 @@ const tenantOf = (deps: ComplianceDeps, channel: Channel, sender: Sender): strin
     messagingServiceSid: sender.messagingServiceSid,
   });
 
-const handleInbound = async (work: Work, envelope: Envelope, signal: InboundSignal): Promise<ConsentReport> => {
+const handleInbound = async (
+  work: Work,
+  envelope: Envelope,
+  signal: InboundSignal,
+): Promise<ConsentReport> => {
   const { deps } = work;
   // Conversations events name the Messaging Service, not our number: tenants used with Conversations
   // are therefore looked up by MG… first (see docs-compliance.md).
@@ -199,7 +212,16 @@ const handleInbound = async (work: Work, envelope: Envelope, signal: InboundSign
     const suppressed = suppressionFor(await deps.store.states(subject), signal.sender);
     if (suppressed !== undefined) {
       await deps.store.record(
-        recordOf(deps, settings, subject, "inbound-while-suppressed", signal, undefined, suppressed.scope, signal.sender),
+        recordOf(
+          deps,
+          settings,
+          subject,
+          "inbound-while-suppressed",
+          signal,
+          undefined,
+          suppressed.scope,
+          signal.sender,
+        ),
       );
       work.actions.push("inbound-dropped");
       return { ...base, outcome: "suppressed-inbound", actions: work.actions };
@@ -215,7 +237,16 @@ const handleInbound = async (work: Work, envelope: Envelope, signal: InboundSign
   const sender = await senderOf(work, signal);
   const keywordReport = { ...base, intent: match.intent, keyword: match.keyword };
   if (match.intent === "help") {
-    await reply(work, settings, signal.channel, signal.address, sender, match, settings.helpText, "help-sent");
+    await reply(
+      work,
+      settings,
+      signal.channel,
+      signal.address,
+      sender,
+      match,
+      settings.helpText,
+      "help-sent",
+    );
     return { ...keywordReport, outcome: "help", actions: work.actions };
   }
   const action: ConsentAction = match.intent;
@@ -237,7 +268,16 @@ const handleInbound = async (work: Work, envelope: Envelope, signal: InboundSign
     if (decision.outcome === "applied") work.actions.push("suppressed");
     await removeFromConversations(work, effects, match);
     if (decision.statusChanged && !effectsDone.has("confirmed")) {
-      await reply(work, settings, signal.channel, signal.address, sender, match, settings.optOutConfirmation, "confirmation-sent");
+      await reply(
+        work,
+        settings,
+        signal.channel,
+        signal.address,
+        sender,
+        match,
+        settings.optOutConfirmation,
+        "confirmation-sent",
+      );
       await deps.store.markDone(record, "confirmed");
     }
     return { ...report, outcome: "opted-out", actions: work.actions };
@@ -247,7 +287,16 @@ const handleInbound = async (work: Work, envelope: Envelope, signal: InboundSign
     // A STOP processed concurrently (another ingress path) may already have re-suppressed this person.
     const stillSuppressed = suppressionFor(await deps.store.states(subject), sender);
     if (stillSuppressed === undefined) {
-      await reply(work, settings, signal.channel, signal.address, sender, match, settings.optInConfirmation, "confirmation-sent");
+      await reply(
+        work,
+        settings,
+        signal.channel,
+        signal.address,
+        sender,
+        match,
+        settings.optInConfirmation,
+        "confirmation-sent",
+      );
     }
     await deps.store.markDone(record, "confirmed");
   }
@@ -256,7 +305,11 @@ const handleInbound = async (work: Work, envelope: Envelope, signal: InboundSign
 
 /** For Conversations messages, our number comes from the participant's binding (one Twilio read). */
 const senderOf = async (work: Work, signal: InboundSignal): Promise<Sender> => {
-  if (signal.sender.proxy !== undefined || signal.conversationSid === undefined || signal.participantSid === undefined) {
+  if (
+    signal.sender.proxy !== undefined ||
+    signal.conversationSid === undefined ||
+    signal.participantSid === undefined
+  ) {
     return signal.sender;
   }
   const { conversationSid, participantSid } = signal;
@@ -271,7 +324,11 @@ const handleOptedOutFailure = async (work: Work, signal: OptedOutFailureSignal):
   const { deps } = work;
   let recipient = signal.recipient;
   let sender = signal.sender;
-  if (recipient === undefined && signal.conversationSid !== undefined && signal.participantSid !== undefined) {
+  if (
+    recipient === undefined &&
+    signal.conversationSid !== undefined &&
+    signal.participantSid !== undefined
+  ) {
     const { conversationSid, participantSid } = signal;
     const binding = await twilioCall(work, () => deps.twilio.participant(conversationSid, participantSid));
     recipient = parseChannelAddress(binding?.address);
@@ -301,7 +358,11 @@ const handleOptedOutFailure = async (work: Work, signal: OptedOutFailureSignal):
   if (decision.outcome === "superseded") return { ...report, outcome: "superseded", actions: work.actions };
   if (decision.outcome === "applied") work.actions.push("suppressed");
   // No confirmation: the person replied STOP to Twilio earlier and Twilio already answered them.
-  await removeFromConversations(work, { subject, sender, scope, record, effectsDone, decision, settings }, undefined);
+  await removeFromConversations(
+    work,
+    { subject, sender, scope, record, effectsDone, decision, settings },
+    undefined,
+  );
   return { ...report, outcome: "opted-out", actions: work.actions };
 };
 
@@ -338,7 +399,8 @@ const removeFromConversations = async (work: Work, effects: Effects, match: Keyw
     (binding) =>
       scope === "*" ||
       (sender.proxy !== undefined && parseChannelAddress(binding.proxyAddress)?.address === sender.proxy) ||
-      (sender.messagingServiceSid !== undefined && binding.messagingServiceSid === sender.messagingServiceSid),
+      (sender.messagingServiceSid !== undefined &&
+        binding.messagingServiceSid === sender.messagingServiceSid),
   );
   const toNotify = new Set<string>();
   for (const effect of effectsDone) {
@@ -398,7 +460,11 @@ const reply = async (
   if (!shouldReply(channel, match, settings) || sender.proxy === undefined) return;
   const { proxy } = sender;
   const result = await twilioCall(work, () =>
-    work.deps.twilio.sendText({ from: twilioAddress(channel, proxy), to: twilioAddress(channel, address), body }),
+    work.deps.twilio.sendText({
+      from: twilioAddress(channel, proxy),
+      to: twilioAddress(channel, address),
+      body,
+    }),
   );
   work.actions.push(result === "sent" ? action : "reply-blocked-by-twilio");
 };
@@ -461,7 +527,10 @@ export const processConsentBatch = async (
     );
   });
   const receiveCounts = new Map(
-    records.map((record) => [record.messageId, Number(record.attributes.ApproximateReceiveCount ?? "1") || 1]),
+    records.map((record) => [
+      record.messageId,
+      Number(record.attributes.ApproximateReceiveCount ?? "1") || 1,
+    ]),
   );
   return {
     batchItemFailures: result.batchItemFailures,

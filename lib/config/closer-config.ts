@@ -2,10 +2,10 @@
 // idle policy (global defaults from env, per-tenant overrides from TENANT_CONFIG `tenants.<id>.closer`),
 // and the throughput limits that keep the closer inside Twilio's rate limits.
 import {
-  type CloserPolicy,
-  type CloserRule,
   type ClosableState,
   ClosableStates,
+  type CloserPolicy,
+  type CloserRule,
   isClosableState,
 } from "../domain/closer.ts";
 import { type Env, EnvNames, integerOr, optionalString, requireString, tableEnvName } from "./env.ts";
@@ -32,7 +32,7 @@ export const CloserDefaults = {
   pageSize: 100,
   /** Covers one close (claim → re-check → notice → close → record) with retries, far below the schedule rate. */
   claimLeaseMs: 5 * 60_000,
-  retry: { attempts: 6, baseDelayMs: 200, maxDelayMs: 5_000 },
+  retry: { attempts: 8, baseDelayMs: 250, maxDelayMs: 8_000 },
 } as const;
 
 export type CloserSettings = {
@@ -76,7 +76,9 @@ const listOf = (env: Env, name: string): string[] | undefined =>
 const statesFrom = (values: readonly unknown[], where: string): ClosableState[] => {
   const states = values.map((value) => {
     if (typeof value !== "string" || !isClosableState(value)) {
-      throw new ConfigError(`${where} may only contain ${ClosableStates.join(", ")}, got ${JSON.stringify(value)}`);
+      throw new ConfigError(
+        `${where} may only contain ${ClosableStates.join(", ")}, got ${JSON.stringify(value)}`,
+      );
     }
     return value;
   });
@@ -154,7 +156,8 @@ export const parseCloserSettings = (env: Env): CloserSettings => {
     concurrency: integerOr(env, CloserEnvNames.concurrency, CloserDefaults.concurrency, 1),
     closingMessage,
     verifyWithTwilio: booleanOr(env, CloserEnvNames.verifyWithTwilio, true),
-    safetyMarginMs: integerOr(env, CloserEnvNames.safetyMarginSeconds, CloserDefaults.safetyMarginSeconds, 1) * 1000,
+    safetyMarginMs:
+      integerOr(env, CloserEnvNames.safetyMarginSeconds, CloserDefaults.safetyMarginSeconds, 1) * 1000,
     pageSize: CloserDefaults.pageSize,
     claimLeaseMs: CloserDefaults.claimLeaseMs,
     retry: CloserDefaults.retry,

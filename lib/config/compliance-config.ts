@@ -1,9 +1,10 @@
 // Compliance function configuration, parsed once at cold start: where consent lives, where gated inbound
 // messages go, and each tenant's `compliance` section of TENANT_CONFIG (keywords, replies, scope,
 // retention) with defaults. Any invalid section fails the cold start, never a record.
-import { DefaultKeywords, type KeywordLists, keywordMatcher, withExtraKeywords } from "../domain/keywords.ts";
-import type { KeywordMatcher } from "../domain/keywords.ts";
+
 import type { ScopeSetting } from "../domain/consent.ts";
+import type { KeywordMatcher } from "../domain/keywords.ts";
+import { DefaultKeywords, type KeywordLists, keywordMatcher, withExtraKeywords } from "../domain/keywords.ts";
 import type { TenantDirectory } from "../domain/tenants.ts";
 import { type Env, EnvNames, optionalString, queueEnvName, requireString, tableEnvName } from "./env.ts";
 import { ConfigError } from "./errors.ts";
@@ -48,7 +49,8 @@ export const DefaultComplianceTexts = {
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
-const where = (tenant: string, key: string) => `${EnvNames.tenantConfig}.tenants["${tenant}"].compliance.${key}`;
+const where = (tenant: string, key: string) =>
+  `${EnvNames.tenantConfig}.tenants["${tenant}"].compliance.${key}`;
 
 const stringList = (value: unknown, path: string): string[] => {
   if (!Array.isArray(value) || !value.every((item) => typeof item === "string" && item.trim() !== "")) {
@@ -114,9 +116,15 @@ export const parseComplianceSettings = (tenant: string, raw: unknown): Complianc
   if (typeof smsConfirmations !== "boolean") {
     throw new ConfigError(`${where(tenant, "smsConfirmations")} must be true or false`);
   }
-  const retention = section.recordRetentionDays === undefined ? DefaultRecordRetentionDays : section.recordRetentionDays;
-  if (retention !== null && (typeof retention !== "number" || !Number.isInteger(retention) || retention < 30)) {
-    throw new ConfigError(`${where(tenant, "recordRetentionDays")} must be a whole number ≥ 30, or null (forever)`);
+  const retention =
+    section.recordRetentionDays === undefined ? DefaultRecordRetentionDays : section.recordRetentionDays;
+  if (
+    retention !== null &&
+    (typeof retention !== "number" || !Number.isInteger(retention) || retention < 30)
+  ) {
+    throw new ConfigError(
+      `${where(tenant, "recordRetentionDays")} must be a whole number ≥ 30, or null (forever)`,
+    );
   }
   return {
     keywords,
@@ -143,7 +151,8 @@ export const complianceSettingsLookup = (directory: TenantDirectory): Compliance
   for (const [tenant, settings] of Object.entries(directory.tenants)) {
     parsed.set(tenant, parseComplianceSettings(tenant, settings.compliance));
   }
-  const fallback = parsed.get(directory.defaultTenant) ?? parseComplianceSettings(directory.defaultTenant, undefined);
+  const fallback =
+    parsed.get(directory.defaultTenant) ?? parseComplianceSettings(directory.defaultTenant, undefined);
   return (tenant) => parsed.get(tenant) ?? fallback;
 };
 

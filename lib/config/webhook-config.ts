@@ -1,5 +1,6 @@
 // Webhook function configuration, parsed and validated once at cold start.
 
+import type { TenantDirectory } from "../domain/tenants.ts";
 import {
   type Env,
   EnvNames,
@@ -12,6 +13,7 @@ import {
   urlOf,
 } from "./env.ts";
 import { ConfigError } from "./errors.ts";
+import { parseTenantDirectory } from "./tenant-config.ts";
 
 export type TokenConfig =
   | { readonly kind: "secret"; readonly secretArn: string }
@@ -30,6 +32,10 @@ export type WebhookConfig = {
   readonly maxBodyBytes: number;
   readonly tokens: TokenConfig;
   readonly metricsNamespace: string;
+  /** Consent table (read-only) for the onParticipantAdd check; unset → pre-events are allowed. */
+  readonly consentTableName: string | undefined;
+  /** Which tenant a pre-event's number belongs to, for the consent check. */
+  readonly tenants: TenantDirectory;
 };
 
 export const DefaultDedupeTtlSeconds = 7 * 24 * 60 * 60;
@@ -88,5 +94,7 @@ export const parseWebhookConfig = (env: Env): WebhookConfig => {
     maxBodyBytes: integerOr(env, EnvNames.maxBodyBytes, DefaultMaxBodyBytes, 1024),
     tokens: tokenConfig(env),
     metricsNamespace: optionalString(env, EnvNames.metricsNamespace) ?? "TwilioBackbone",
+    consentTableName: optionalString(env, tableEnvName("consent")),
+    tenants: parseTenantDirectory(env),
   };
 };

@@ -72,7 +72,8 @@ export class InvalidConsentEventError extends Error {
   override name = "InvalidConsentEventError";
 }
 
-const statusOf = (action: ConsentAction): SuppressionStatus => (action === "opt-out" ? "opted-out" : "opted-in");
+const statusOf = (action: ConsentAction): SuppressionStatus =>
+  action === "opt-out" ? "opted-out" : "opted-in";
 
 /**
  * A string whose order is the order in which changes win: event time first (zero-padded so string and

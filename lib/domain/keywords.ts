@@ -34,7 +34,8 @@ export type KeywordMatch = {
 
 // Leading/trailing characters that never make a word different: whitespace, separators, punctuation,
 // symbols (emoji included) and invisible format characters such as ZWJ and the BOM.
-const edgeNoise = /^[\p{White_Space}\p{Z}\p{P}\p{S}\p{Cf}\p{Cc}]+|[\p{White_Space}\p{Z}\p{P}\p{S}\p{Cf}\p{Cc}]+$/gu;
+const edgeNoise =
+  /^[\p{White_Space}\p{Z}\p{P}\p{S}\p{Cf}\p{Cc}]+|[\p{White_Space}\p{Z}\p{P}\p{S}\p{Cf}\p{Cc}]+$/gu;
 const combiningMarks = /\p{M}+/gu;
 const innerSpace = /[\p{White_Space}\p{Z}]+/gu;
 
@@ -107,7 +108,11 @@ export const keywordMatcher = (lists: KeywordLists): KeywordMatcher => {
         // Twilio matched a single word (possibly a custom Advanced Opt-Out one): keep that word as
         // evidence when it looks like one, else Twilio's type.
         const word = normalized !== undefined && /^[^ ]{1,32}$/.test(normalized) ? normalized : undefined;
-        return { intent: fromTwilio, keyword: word ?? optOutType.toUpperCase(), decidedBy: "twilio-opt-out-type" };
+        return {
+          intent: fromTwilio,
+          keyword: word ?? optOutType.toUpperCase(),
+          decidedBy: "twilio-opt-out-type",
+        };
       }
       if (normalized === undefined) return undefined;
       const keyword = normalized;

@@ -12,7 +12,13 @@ export type QueueDepth = {
   readonly inFlight: number;
 };
 
-export type TwilioCall = { readonly method: string; readonly path: string; readonly status: number; readonly code?: number; readonly ms: number };
+export type TwilioCall = {
+  readonly method: string;
+  readonly path: string;
+  readonly status: number;
+  readonly code?: number;
+  readonly ms: number;
+};
 
 export type StackConsole = {
   info(message: string): void;
@@ -33,6 +39,8 @@ export type ConsoleOptions = {
   readonly color: boolean;
   /** Print the functions' own stdout/stderr lines. */
   readonly functionLogs: boolean;
+  /** Print them exactly as written instead of condensed (`renderLogLine`). */
+  readonly rawFunctionLogs?: boolean;
 };
 
 const sourceWidth = 11;
@@ -45,6 +53,47 @@ const coldStart = (invocation: Invocation): string =>
 const brief = (value: unknown, max = 160): string => {
   const text = JSON.stringify(value) ?? "undefined";
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+};
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** Metric values an EMF line carries next to its log fields (`_aws.CloudWatchMetrics[].Metrics[].Name`). */
+const metricNames = (emf: unknown): Set<string> => {
+  const names = new Set<string>();
+  const directives = isRecord(emf) && Array.isArray(emf.CloudWatchMetrics) ? emf.CloudWatchMetrics : [];
+  for (const directive of directives) {
+    const metrics = isRecord(directive) && Array.isArray(directive.Metrics) ? directive.Metrics : [];
+    for (const metric of metrics)
+      if (isRecord(metric) && typeof metric.Name === "string") names.add(metric.Name);
+  }
+  return names;
+};
+
+const lambdaTextLine = /^\d{4}-\d{2}-\d{2}T[\d:.]+Z\t[^\t]*\t([A-Z]+)\t(.*)$/;
+
+/**
+ * A function log line made readable: a structured (EMF) JSON line becomes `LEVEL msg key=value …` without
+ * its metric block; a console line in Lambda's text format loses its timestamp and request id.
+ */
+export const renderLogLine = (line: string): string => {
+  const text = lambdaTextLine.exec(line);
+  if (text !== null) return `${text[1]} ${text[2]?.replaceAll("\r", "\n") ?? ""}`;
+  if (!line.startsWith("{")) return line;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return line;
+  }
+  if (!isRecord(parsed)) return line;
+  const { _aws: emf, level, msg, message, function: _function, Function: _dimension, ...fields } = parsed;
+  const hidden = metricNames(emf);
+  const pairs = Object.entries(fields)
+    .filter(([key, value]) => !hidden.has(key) && value !== undefined && value !== null)
+    .map(([key, value]) => `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`);
+  const head = [typeof level === "string" ? level.toUpperCase() : "", msg ?? message ?? ""].filter(Boolean);
+  return [...head.map(String), ...pairs].join(" ");
 };
 
 const plural = (count: number, noun: string): string => `${count} ${noun}${count === 1 ? "" : "s"}`;
@@ -68,12 +117,20 @@ export const createConsole = (options: ConsoleOptions): StackConsole => {
       if (report.route === undefined || report.invocation === undefined) {
         const source = report.route?.functionName ?? "api";
         const why = report.gatewayError === undefined ? "" : ` (${report.gatewayError})`;
-        line(source, `${what}${why}${took}`, report.status >= 500 ? "red" : report.status >= 400 ? "yellow" : undefined);
+        line(
+          source,
+          `${what}${why}${took}`,
+          report.status >= 500 ? "red" : report.status >= 400 ? "yellow" : undefined,
+        );
         return;
       }
       const failed = report.gatewayError === undefined ? "" : ` (${report.gatewayError})`;
       const style: Style | undefined =
-        report.gatewayError !== undefined || report.status >= 500 ? "red" : report.status >= 400 ? "yellow" : "green";
+        report.gatewayError !== undefined || report.status >= 500
+          ? "red"
+          : report.status >= 400
+            ? "yellow"
+            : "green";
       line(
         report.route.functionName,
         `${paint(style ?? "reset", what)}${failed}${took}${coldStart(report.invocation)}`,
@@ -87,7 +144,10 @@ export const createConsole = (options: ConsoleOptions): StackConsole => {
       const { verdict } = report;
       switch (verdict.kind) {
         case "all-succeeded":
-          line(functionName, `${what} → ${paint("green", `ok, ${plural(report.deleted.length, "record")} deleted`)}${took}`);
+          line(
+            functionName,
+            `${what} → ${paint("green", `ok, ${plural(report.deleted.length, "record")} deleted`)}${took}`,
+          );
           return;
         case "partial":
           line(
@@ -109,16 +169,25 @@ export const createConsole = (options: ConsoleOptions): StackConsole => {
       const took = ` · ${invocation.durationMs} ms${coldStart(invocation)}`;
       const { result } = invocation;
       if (result.status === "ok") {
-        line(functionName, `${what} → ${paint("green", "ok")}${took} ${paint("gray", brief(result.payload))}`);
+        line(
+          functionName,
+          `${what} → ${paint("green", "ok")}${took} ${paint("gray", brief(result.payload))}`,
+        );
       } else {
-        line(functionName, `${what} → ${paint("red", `${result.error.errorType}: ${result.error.errorMessage}`)}${took}`);
+        line(
+          functionName,
+          `${what} → ${paint("red", `${result.error.errorType}: ${result.error.errorMessage}`)}${took}`,
+        );
       }
     },
 
     twilio(call) {
       const code = call.code === undefined ? "" : ` (error ${call.code})`;
       const style: Style = call.status >= 400 ? "yellow" : "cyan";
-      line("twilio", `${paint(style, `${call.method} ${call.path} → ${call.status}${code}`)} · ${call.ms} ms`);
+      line(
+        "twilio",
+        `${paint(style, `${call.method} ${call.path} → ${call.status}${code}`)} · ${call.ms} ms`,
+      );
     },
 
     queues(depths) {
@@ -132,7 +201,8 @@ export const createConsole = (options: ConsoleOptions): StackConsole => {
 
     functionLog(functionName, text) {
       if (!options.functionLogs) return;
-      options.write(paint("gray", `${" ".repeat(14)}${functionName.padEnd(sourceWidth)}│ ${text}`));
+      const shown = options.rawFunctionLogs === true ? text : renderLogLine(text);
+      options.write(paint("gray", `${" ".repeat(14)}${functionName.padEnd(sourceWidth)}│ ${shown}`));
     },
   };
 };

@@ -74,7 +74,8 @@ export const batchVerdict = (messageIds: readonly string[], invocation: Invocati
   }
   const response = result.payload;
   if (response === null || response === undefined) return { kind: "all-succeeded" };
-  if (!isRecord(response)) return { kind: "all-failed", reason: "the response is not a batch response object" };
+  if (!isRecord(response))
+    return { kind: "all-failed", reason: "the response is not a batch response object" };
   const failures = response.batchItemFailures;
   if (failures === null || failures === undefined) return { kind: "all-succeeded" };
   if (!Array.isArray(failures)) return { kind: "all-failed", reason: "batchItemFailures is not a list" };
@@ -94,12 +95,16 @@ export const batchVerdict = (messageIds: readonly string[], invocation: Invocati
   return { kind: "partial", failed };
 };
 
-const toMessageAttributes = (attributes: Record<string, MessageAttributeValue> | undefined): SQSMessageAttributes => {
+const toMessageAttributes = (
+  attributes: Record<string, MessageAttributeValue> | undefined,
+): SQSMessageAttributes => {
   const mapped: SQSMessageAttributes = {};
   for (const [name, value] of Object.entries(attributes ?? {})) {
     mapped[name] = {
       ...(value.StringValue === undefined ? {} : { stringValue: value.StringValue }),
-      ...(value.BinaryValue === undefined ? {} : { binaryValue: Buffer.from(value.BinaryValue).toString("base64") }),
+      ...(value.BinaryValue === undefined
+        ? {}
+        : { binaryValue: Buffer.from(value.BinaryValue).toString("base64") }),
       stringListValues: value.StringListValues ?? [],
       binaryListValues: (value.BinaryListValues ?? []).map((item) => Buffer.from(item).toString("base64")),
       dataType: value.DataType ?? "String",
@@ -191,11 +196,16 @@ export const startEventSource = (options: EventSourceOptions): EventSource => {
       const response = await options.sqs.send(
         new DeleteMessageBatchCommand({
           QueueUrl: options.queueUrl,
-          Entries: succeeded.map((record, index) => ({ Id: String(index), ReceiptHandle: record.receiptHandle })),
+          Entries: succeeded.map((record, index) => ({
+            Id: String(index),
+            ReceiptHandle: record.receiptHandle,
+          })),
         }),
       );
       for (const failure of response.Failed ?? []) {
-        options.onError?.(new Error(`could not delete a processed message: ${failure.Code} ${failure.Message}`));
+        options.onError?.(
+          new Error(`could not delete a processed message: ${failure.Code} ${failure.Message}`),
+        );
       }
     }
     const deleted = new Set(succeeded.map((record) => record.messageId));

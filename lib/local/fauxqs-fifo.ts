@@ -40,7 +40,10 @@ type FifoQueueInternals = {
   attributes: Record<string, string | undefined>;
   fifoMessages: Map<string, StoredMessage[]>;
   fifoLockedGroups: Map<string, number>;
-  inflightMessages: Map<string, { message: StoredMessage; receiptHandle: string; visibilityDeadline: number }>;
+  inflightMessages: Map<
+    string,
+    { message: StoredMessage; receiptHandle: string; visibilityDeadline: number }
+  >;
   spy?: { addMessage(event: Record<string, unknown>): void };
   persistence?: {
     deleteMessage(messageId: string): void;
@@ -80,7 +83,8 @@ function dequeueFifo(
   deadLetterQueueOf: ((arn: string) => DeadLetterQueue | undefined) | undefined,
 ): ReceivedMessage[] {
   this.processTimers();
-  const visibilityTimeout = visibilityTimeoutOverride ?? Number.parseInt(this.attributes.VisibilityTimeout ?? "30");
+  const visibilityTimeout =
+    visibilityTimeoutOverride ?? Number.parseInt(this.attributes.VisibilityTimeout ?? "30", 10);
   const { maxReceiveCount, deadLetterArn } = redrive(this);
   const result: ReceivedMessage[] = [];
   const count = Math.min(maxCount, 10);
@@ -167,7 +171,10 @@ export const patchFauxqsFifoReceive = (): Promise<string | undefined> => {
     const queueClass = store.SqsQueue;
     const prototype: unknown = isObject(queueClass) ? Reflect.get(queueClass, "prototype") : undefined;
     const methods = ["dequeueFifo", "processTimers", "changeVisibility"];
-    if (!isObject(prototype) || !methods.every((name) => typeof Reflect.get(prototype, name) === "function")) {
+    if (
+      !isObject(prototype) ||
+      !methods.every((name) => typeof Reflect.get(prototype, name) === "function")
+    ) {
       return "fauxqs internals changed; FIFO receives keep fauxqs' one-message-per-group behaviour";
     }
     Reflect.set(prototype, "dequeueFifo", dequeueFifo);

@@ -36,6 +36,7 @@ export type RequestReport = {
   readonly status: number;
   readonly ms: number;
   readonly route?: Route;
+  readonly event?: APIGatewayProxyEventV2;
   readonly invocation?: Invocation;
   /** Why the front door answered itself instead of the function (413, 404, 503, 500). */
   readonly gatewayError?: string;
@@ -133,7 +134,12 @@ const traceHeader = (epoch: number): string =>
  */
 export const toHttpApiEvent = (
   request: RawRequest,
-  context: { readonly routeKey: string; readonly accountId: string; readonly apiId: string; readonly port: number },
+  context: {
+    readonly routeKey: string;
+    readonly accountId: string;
+    readonly apiId: string;
+    readonly port: number;
+  },
 ): APIGatewayProxyEventV2 => {
   const { rawPath, rawQueryString } = splitTarget(request.target);
   const headers: Record<string, string> = {};
@@ -226,14 +232,20 @@ export const fromLambdaResult = (payload: unknown): HttpAnswer | undefined => {
     return { status: 200, headers: { "content-type": "application/json" }, body: Buffer.from(body) };
   }
   const { statusCode, headers, body, isBase64Encoded, cookies } = payload;
-  if (typeof statusCode !== "number" || !Number.isInteger(statusCode) || statusCode < 100 || statusCode > 599) {
+  if (
+    typeof statusCode !== "number" ||
+    !Number.isInteger(statusCode) ||
+    statusCode < 100 ||
+    statusCode > 599
+  ) {
     return undefined;
   }
   const mapped: Record<string, string | readonly string[]> = {};
   if (headers !== undefined && headers !== null) {
     if (!isRecord(headers)) return undefined;
     for (const [name, value] of Object.entries(headers)) {
-      if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") return undefined;
+      if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean")
+        return undefined;
       mapped[name.toLowerCase()] = String(value);
     }
   }
@@ -243,7 +255,8 @@ export const fromLambdaResult = (payload: unknown): HttpAnswer | undefined => {
   return { status: statusCode, headers: mapped, body: bytes };
 };
 
-const sourceIpOf = (req: IncomingMessage): string => (req.socket.remoteAddress ?? "127.0.0.1").replace(/^::ffff:/, "");
+const sourceIpOf = (req: IncomingMessage): string =>
+  (req.socket.remoteAddress ?? "127.0.0.1").replace(/^::ffff:/, "");
 
 /** Reads the body up to the limit; past it, keeps draining so the client still reads our 413. */
 const readBody = async (req: IncomingMessage, limit: number): Promise<Buffer | undefined> => {
@@ -341,17 +354,30 @@ export const startFrontDoor = async (options: FrontDoorOptions): Promise<FrontDo
       return;
     }
     const event = toHttpApiEvent(
-      { method, target, httpVersion: req.httpVersion, rawHeaders: req.rawHeaders, body, sourceIp: sourceIpOf(req), receivedAt },
+      {
+        method,
+        target,
+        httpVersion: req.httpVersion,
+        rawHeaders: req.rawHeaders,
+        body,
+        sourceIp: sourceIpOf(req),
+        receivedAt,
+      },
       { routeKey: route.routeKey, accountId: options.accountId, apiId: options.apiId, port: boundPort },
     );
     const invocation = await withTimeout(route.invoke(event), integrationTimeoutMs);
     if (invocation === undefined) {
-      report(GatewayAnswers.unavailable(), { route, gatewayError: "integration timed out after 30 s" });
+      report(GatewayAnswers.unavailable(), {
+        route,
+        event,
+        gatewayError: `integration timed out after ${integrationTimeoutMs / 1000} s`,
+      });
       return;
     }
     if (invocation.result.status !== "ok") {
       report(GatewayAnswers.internalError(), {
         route,
+        event,
         invocation,
         gatewayError: `${invocation.result.error.errorType}: ${invocation.result.error.errorMessage}`,
       });
@@ -359,10 +385,15 @@ export const startFrontDoor = async (options: FrontDoorOptions): Promise<FrontDo
     }
     const answer = fromLambdaResult(invocation.result.payload);
     if (answer === undefined) {
-      report(GatewayAnswers.internalError(), { route, invocation, gatewayError: "malformed Lambda response" });
+      report(GatewayAnswers.internalError(), {
+        route,
+        event,
+        invocation,
+        gatewayError: "malformed Lambda response",
+      });
       return;
     }
-    report(answer, { route, invocation });
+    report(answer, { route, event, invocation });
   };
 
   const server: Server = createServer((req, res) => {
@@ -375,7 +406,11 @@ export const startFrontDoor = async (options: FrontDoorOptions): Promise<FrontDo
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", (error: NodeJS.ErrnoException) =>
-      reject(error.code === "EADDRINUSE" ? new PortInUseError(options.port, options.portVariable, { cause: error }) : error),
+      reject(
+        error.code === "EADDRINUSE"
+          ? new PortInUseError(options.port, options.portVariable, { cause: error })
+          : error,
+      ),
     );
     server.listen(options.port, options.host, () => resolve());
   });

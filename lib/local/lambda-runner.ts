@@ -78,7 +78,9 @@ const timedOut = (seconds: number): LambdaError => ({
   errorMessage: `Task timed out after ${seconds.toFixed(2)} seconds`,
 });
 
-type InitOutcome = { readonly ok: true; readonly initMs: number } | { readonly ok: false; readonly error: LambdaError };
+type InitOutcome =
+  | { readonly ok: true; readonly initMs: number }
+  | { readonly ok: false; readonly error: LambdaError };
 
 type Environment = {
   readonly init: Promise<InitOutcome>;
@@ -267,7 +269,10 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
         const init = await Promise.race([
           environment.init,
           new Promise<InitOutcome>((resolve) =>
-            setTimeout(() => resolve({ ok: false, error: timedOut(initTimeoutMs / 1000) }), initTimeoutMs).unref(),
+            setTimeout(
+              () => resolve({ ok: false, error: timedOut(initTimeoutMs / 1000) }),
+              initTimeoutMs,
+            ).unref(),
           ),
         ]);
         if (!init.ok) {

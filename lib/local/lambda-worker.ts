@@ -3,8 +3,9 @@
 // sees only this function's variables, as in a separate Lambda. It imports the built bundle once (the init
 // phase), then runs the invocations the runner posts on its MessagePort one at a time, with a Lambda
 // context and the Node.js runtime's text log format (`time\trequestId\tLEVEL\tmessage`).
-import { format } from "node:util";
+
 import { pathToFileURL } from "node:url";
+import { format } from "node:util";
 import { MessagePort, workerData } from "node:worker_threads";
 import {
   type EnvironmentConfig,
@@ -52,11 +53,20 @@ const post = (message: EnvironmentMessage): void => port.postMessage(message);
 if ((process.env.NODE_OPTIONS ?? "").includes("--enable-source-maps")) process.setSourceMapsEnabled(true);
 
 let currentRequestId: string | undefined;
-const levels = { log: "INFO", info: "INFO", warn: "WARN", error: "ERROR", debug: "DEBUG", trace: "TRACE" } as const;
+const levels = {
+  log: "INFO",
+  info: "INFO",
+  warn: "WARN",
+  error: "ERROR",
+  debug: "DEBUG",
+  trace: "TRACE",
+} as const;
 for (const [method, level] of Object.entries(levels)) {
   Reflect.set(console, method, (...args: unknown[]) => {
     const message = format(...args).replaceAll("\n", "\r");
-    process.stdout.write(`${new Date().toISOString()}\t${currentRequestId ?? "undefined"}\t${level}\t${message}\n`);
+    process.stdout.write(
+      `${new Date().toISOString()}\t${currentRequestId ?? "undefined"}\t${level}\t${message}\n`,
+    );
   });
 }
 
@@ -125,4 +135,3 @@ port.on("message", (value: unknown) => {
   if (!isInvokeMessage(value)) return;
   queue = queue.then(() => invoke(value));
 });
-

@@ -30,7 +30,10 @@ export type StackInfo = {
     readonly deadLetterQueues: Readonly<Record<string, string>>;
   };
   readonly functions: Readonly<
-    Record<string, { readonly env: Readonly<Record<string, string>>; readonly bundle: string; readonly available: boolean }>
+    Record<
+      string,
+      { readonly env: Readonly<Record<string, string>>; readonly bundle: string; readonly available: boolean }
+    >
   >;
 };
 
@@ -51,6 +54,8 @@ export type StackEndpoint = {
   readonly accountSid: string;
   readonly authToken: string;
   readonly phoneNumbers: readonly string[];
+  /** The stack runs the Twilio emulator (not real Twilio). */
+  readonly emulated: boolean;
 };
 
 export const parseStackEndpoint = (text: string, path: string): StackEndpoint => {
@@ -60,17 +65,27 @@ export const parseStackEndpoint = (text: string, path: string): StackEndpoint =>
   } catch (error) {
     throw new StackFileError(`${path} is not valid JSON`, { cause: error });
   }
-  if (!isRecord(parsed) || !isRecord(parsed.twilio)) throw new StackFileError(`${path} has no "twilio" section`);
+  if (!isRecord(parsed) || !isRecord(parsed.twilio))
+    throw new StackFileError(`${path} has no "twilio" section`);
   const { api, publicWebhookBaseUrl, twilio } = parsed;
-  const { accountSid, authToken, phoneNumbers } = twilio;
+  const { accountSid, authToken, phoneNumbers, apiBaseUrl } = twilio;
   if (typeof api !== "string" || typeof publicWebhookBaseUrl !== "string") {
     throw new StackFileError(`${path} lacks "api" or "publicWebhookBaseUrl"`);
   }
   if (typeof accountSid !== "string" || typeof authToken !== "string") {
     throw new StackFileError(`${path} lacks twilio.accountSid or twilio.authToken`);
   }
-  const numbers = Array.isArray(phoneNumbers) ? phoneNumbers.filter((n): n is string => typeof n === "string") : [];
-  return { api, publicWebhookBaseUrl, accountSid, authToken, phoneNumbers: numbers };
+  const numbers = Array.isArray(phoneNumbers)
+    ? phoneNumbers.filter((n): n is string => typeof n === "string")
+    : [];
+  return {
+    api,
+    publicWebhookBaseUrl,
+    accountSid,
+    authToken,
+    phoneNumbers: numbers,
+    emulated: typeof apiBaseUrl === "string",
+  };
 };
 
 export const readStackEndpoint = async (path: string): Promise<StackEndpoint> => {

@@ -2,19 +2,31 @@
 // lib/resources.ts, the built function bundles run as Lambda-like workers with the env CDK gives them, an
 // HTTP API front door for the webhook, SQS event source mappings for the consumers, the closer's rate
 // schedule, and either the Twilio emulator or real Twilio. `npm start` and the e2e tests both use it.
-import { randomBytes } from "node:crypto";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { GetQueueAttributesCommand, SetQueueAttributesCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { APIGatewayProxyEventV2, SQSEvent } from "aws-lambda";
 import { EnvNames } from "../config/env.ts";
 import { functionEnv } from "../function-env.ts";
-import { type FunctionName, Functions, functionNames, type QueueName, Queues, WebhookRoutes } from "../resources.ts";
+import {
+  type FunctionName,
+  Functions,
+  functionNames,
+  type QueueName,
+  Queues,
+  WebhookRoutes,
+} from "../resources.ts";
 import { type StackConsole, silentConsole } from "./console.ts";
 import { type DynamoDbLocal, startDynamoDbLocal } from "./dynamodb-local.ts";
 import { StackConfigError } from "./errors.ts";
 import { type BatchReport, type EventSource, startEventSource } from "./event-source.ts";
 import { patchFauxqsFifoReceive } from "./fauxqs-fifo.ts";
-import { type FrontDoor, type LocalRequest, type LocalResponse, type Route, startFrontDoor } from "./front-door.ts";
+import {
+  type FrontDoor,
+  type LocalRequest,
+  type LocalResponse,
+  type Route,
+  startFrontDoor,
+} from "./front-door.ts";
 import { createFunctionRuntime, type FunctionRuntime, type Invocation } from "./lambda-runner.ts";
 import { localClients, type ProvisionedResources, provision } from "./provision.ts";
 import { type Schedule, ScheduledEventInput, startRateSchedule } from "./scheduler.ts";
@@ -104,7 +116,10 @@ export type LocalStack = {
   /** Every invocation so far, oldest first (the most recent 5000). */
   readonly invocations: readonly InvocationRecord[];
   /** Resolves with the first invocation (past or future) matching `predicate`. */
-  waitForInvocation(predicate: (record: InvocationRecord) => boolean, timeoutMs?: number): Promise<InvocationRecord>;
+  waitForInvocation(
+    predicate: (record: InvocationRecord) => boolean,
+    timeoutMs?: number,
+  ): Promise<InvocationRecord>;
   /** Runs a scheduled function now with `input` (`{}` or `{ dryRun: true }`), as Scheduler would. */
   runSchedule(name: FunctionName, input?: Record<string, unknown>): Promise<Invocation>;
   /** Stops everything this stack started; safe to call twice. */
@@ -121,11 +136,12 @@ const defaults = {
   invocationLogSize: 5000,
 } as const;
 
-function join(...parts: string[]): string {
-  return parts.join("/");
-}
+const queueNames: readonly QueueName[] = Object.keys(Queues).filter(
+  (queue): queue is QueueName => queue in Queues,
+);
 
-const prefixFor = (): string => `local${randomBytes(2).toString("hex")}`;
+/** Physical names as `local-<table>`: each stack has its own in-memory emulators, so nothing can clash. */
+const resourcePrefix = "local";
 
 type QueueTrigger = Extract<(typeof Functions)[FunctionName]["trigger"], { kind: "queue" }>;
 
@@ -153,7 +169,10 @@ const twilioEnv = (settings: TwilioSettings, emulatorUrl: string | undefined): R
     [EnvNames.twilioAuthToken]: settings.authToken,
     ...(settings.apiKeySid === undefined || settings.apiKeySecret === undefined
       ? {}
-      : { [EnvNames.twilioApiKeySid]: settings.apiKeySid, [EnvNames.twilioApiKeySecret]: settings.apiKeySecret }),
+      : {
+          [EnvNames.twilioApiKeySid]: settings.apiKeySid,
+          [EnvNames.twilioApiKeySecret]: settings.apiKeySecret,
+        }),
   };
 };
 
@@ -191,9 +210,12 @@ const checkOptions = (options: LocalStackOptions): void => {
     try {
       url = new URL(base);
     } catch (error) {
-      throw new StackConfigError(`PUBLIC_WEBHOOK_BASE_URL must be an absolute URL, got "${base}"`, { cause: error });
+      throw new StackConfigError(`PUBLIC_WEBHOOK_BASE_URL must be an absolute URL, got "${base}"`, {
+        cause: error,
+      });
     }
-    if (url.search || url.hash) throw new StackConfigError("PUBLIC_WEBHOOK_BASE_URL must not have a query or fragment");
+    if (url.search || url.hash)
+      throw new StackConfigError("PUBLIC_WEBHOOK_BASE_URL must not have a query or fragment");
   }
 };
 
@@ -245,7 +267,10 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     return runtime.invoke(event);
   };
 
-  const runSchedule = async (name: FunctionName, input: Record<string, unknown> = { ...ScheduledEventInput }) => {
+  const runSchedule = async (
+    name: FunctionName,
+    input: Record<string, unknown> = { ...ScheduledEventInput },
+  ) => {
     const runtime = runtimes.get(name);
     if (runtime === undefined) throw new StackConfigError(`function ${name} is not part of the stack`);
     const invocation = await runtime.invoke(input);
@@ -328,14 +353,14 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     const emulator: TwilioEmulator | undefined = settledValue(emulatorResult);
 
     const endpoints = { dynamodb: dynamodb.endpoint, sqs: sqs.endpoint };
-    const resources = await provision(endpoints, sqs.queueUrl, prefixFor());
+    const resources = await provision(endpoints, sqs.queueUrl, resourcePrefix);
     const clients = localClients(endpoints, region);
     cleanups.push(() => {
       clients.dynamodb.destroy();
       clients.sqs.destroy();
     });
     if (options.visibilityTimeoutSeconds !== undefined) {
-      for (const queue of Object.keys(Queues) as QueueName[]) {
+      for (const queue of queueNames) {
         await clients.sqs.send(
           new SetQueueAttributesCommand({
             QueueUrl: resources.queueUrls[queue],
@@ -345,12 +370,10 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       }
     }
 
-    const functionEnvs = {} as Record<FunctionName, Record<string, string>>;
-    const bundleDirs = {} as Record<FunctionName, string>;
+    const functionEnvs = new Map<FunctionName, Record<string, string>>();
     for (const name of functionNames) {
       const override = options.functions?.[name] ?? {};
       const bundleDir = override.bundleDir ?? join(functionsDir, name);
-      bundleDirs[name] = bundleDir;
       // CDK's env with the secret reference swapped for what the secret holds: there is no Secrets Manager
       // locally, and every config parser accepts the same values as variables.
       const { [EnvNames.twilioSecretArn]: _secretArn, ...deployed } = functionEnv(name, {
@@ -359,11 +382,12 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         twilioSecretArn: "arn:aws:secretsmanager:local:000000000000:secret:unused",
         publicWebhookBaseUrl,
       });
-      functionEnvs[name] = {
+      const env = {
         ...lambdaEnv(name, bundleDir, region, endpoints),
         ...deployed,
         ...twilioEnv(twilioSettings, emulator?.url),
       };
+      functionEnvs.set(name, env);
       const trigger = Functions[name].trigger;
       const maxEnvironments =
         override.maxEnvironments ??
@@ -375,7 +399,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       const runtime = createFunctionRuntime({
         name,
         bundleDir,
-        env: functionEnvs[name],
+        env,
         timeoutSeconds: override.timeoutSeconds ?? Functions[name].timeoutSeconds,
         memoryMb: Functions[name].memoryMb,
         maxEnvironments,
@@ -434,7 +458,9 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         const runtime = runtimes.get(name);
         if (rate === undefined || runtime === undefined) continue;
         if (!runtime.available()) {
-          out.warn(`${name}: no bundle at ${runtime.bundlePath} (${Functions[name].entry} not built) — not scheduled`);
+          out.warn(
+            `${name}: no bundle at ${runtime.bundlePath} (${Functions[name].entry} not built) — not scheduled`,
+          );
           continue;
         }
         schedules.push(
@@ -464,8 +490,10 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       api: frontDoor.url,
       publicWebhookBaseUrl,
       twilio: {
-        accountSid: twilioSettings.mode === "emulator" ? EmulatedTwilioAccount.accountSid : twilioSettings.accountSid,
-        authToken: twilioSettings.mode === "emulator" ? EmulatedTwilioAccount.authToken : twilioSettings.authToken,
+        accountSid:
+          twilioSettings.mode === "emulator" ? EmulatedTwilioAccount.accountSid : twilioSettings.accountSid,
+        authToken:
+          twilioSettings.mode === "emulator" ? EmulatedTwilioAccount.authToken : twilioSettings.authToken,
         apiBaseUrl: emulator?.url ?? null,
         phoneNumbers: emulator === undefined ? [] : [EmulatedTwilioAccount.phoneNumber],
       },
@@ -481,8 +509,8 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         functionNames.map((name) => [
           name,
           {
-            env: functionEnvs[name],
-            bundle: resolve(bundleDirs[name], "index.mjs"),
+            env: functionEnvs.get(name) ?? {},
+            bundle: resolve(runtimes.get(name)?.bundlePath ?? ""),
             available: runtimes.get(name)?.available() ?? false,
           },
         ]),
@@ -510,7 +538,10 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         const { result } = invocation;
         return result.status === "ok"
           ? { status: 200, body: result.payload }
-          : { status: result.error.errorType === "ResourceNotFoundException" ? 404 : 502, body: result.error };
+          : {
+              status: result.error.errorType === "ResourceNotFoundException" ? 404 : 502,
+              body: result.error,
+            };
       }
       if (request.rawPath === "/_local/twilio/opt-out" && request.method === "POST") {
         const address = new URLSearchParams(request.body.toString("utf8")).get("Address");
@@ -578,7 +609,7 @@ const watchQueueDepths = (
   intervalMs: number,
   out: StackConsole,
 ): { stop(): void } => {
-  const queues = (Object.keys(Queues) as QueueName[]).flatMap((queue) => [
+  const queues = queueNames.flatMap((queue) => [
     { name: queue, url: resources.queueUrls[queue] },
     { name: `${queue}-dlq`, url: resources.deadLetterQueueUrls[queue] },
   ]);

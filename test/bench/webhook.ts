@@ -1,15 +1,24 @@
 // `npm run bench`: the built webhook bundle against the floor (the same PutItem + SendMessage issued
-// directly, bundled the same way), on DynamoDB Local + fauxqs, in one run. Reports warm p50/p95/p99,
-// cold start (import + first invocation in a fresh process) and bundle size, as ratios to the floor,
-// with the budgets from issue #2. Runs alternate between the two so machine noise hits both alike.
+// directly, bundled the same way) and against the two builds a user would otherwise write, on DynamoDB
+// Local + fauxqs (+ Debian's redis-server), in one run with the same events:
+//   (a) Express + twilio.validateRequest + Redis SET NX EX, a real HTTP server driven over loopback;
+//   (b) Middy + Powertools idempotency (DynamoDB) + twilio.validateRequest, bundled like ours.
+// Lambda builds are measured in-process (what Lambda runs and bills). Express has no in-process form, so
+// the HTTP comparison puts our bundle and the floor behind the thinnest HTTP front (lambda-http.ts) and
+// Express is compared with those. Reports warm p50/p95/p99, cold start (fresh process: import + first
+// invocation or response), bundle size and RSS, with ratios to ours and to the floor, plus the budgets
+// from issue #2. Runs rotate through the targets so machine noise hits all alike.
 import { spawn } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { CreateTableCommand, UpdateTimeToLiveCommand } from "@aws-sdk/client-dynamodb";
 import { startDynamoDbLocal } from "../../lib/local/dynamodb-local.ts";
-import { provision } from "../../lib/local/provision.ts";
+import { localClients, provision } from "../../lib/local/provision.ts";
 import { startSqsLocal } from "../../lib/local/sqs-local.ts";
 import { bundle, distDir } from "../../lib/tools/build.ts";
+import { RedisInstallHint, startRedisServer } from "./competitors/express-redis/redis-server.ts";
+import { median, percentile } from "./stats.ts";
 
 const coldRuns = Number(process.env.BENCH_COLD_RUNS ?? 12);
 const warmRounds = Number(process.env.BENCH_WARM_ROUNDS ?? 4);
@@ -18,11 +27,12 @@ const warmup = 100;
 
 type ChildResult = { coldMs: number; warm: number[]; rssBytes: number };
 
-const percentile = (values: readonly number[], p: number): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+type Target = {
+  readonly name: string;
+  readonly label: string;
+  readonly transport: "in-process" | "http";
+  readonly bundleDir: string;
 };
-const median = (values: readonly number[]) => percentile(values, 50);
 
 const bundleBytes = async (dir: string): Promise<number> => {
   let total = 0;
@@ -32,34 +42,81 @@ const bundleBytes = async (dir: string): Promise<number> => {
 };
 
 const runChild = async (
-  target: string,
-  bundlePath: string,
+  target: Target,
   env: Record<string, string>,
   count: number,
   scratch: string,
 ): Promise<ChildResult> => {
-  const out = join(scratch, `${target}-${Math.random().toString(36).slice(2)}.json`);
+  const out = join(scratch, `${target.name}-${Math.random().toString(36).slice(2)}.json`);
+  const script = target.transport === "http" ? "test/bench/bench-http-child.ts" : "test/bench/bench-child.ts";
   const child = spawn(
     process.execPath,
-    ["test/bench/bench-child.ts", target, bundlePath, String(count === 0 ? 0 : warmup), String(count), out],
+    [
+      script,
+      target.name,
+      join(target.bundleDir, "index.mjs"),
+      String(count === 0 ? 0 : warmup),
+      String(count),
+      out,
+    ],
     { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "inherit"] },
   );
   const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
-  if (code !== 0) throw new Error(`${target} benchmark process exited with ${code}`);
+  if (code !== 0) throw new Error(`${target.name} benchmark process exited with ${code}`);
   return JSON.parse(await readFile(out, "utf8"));
 };
 
+/** The table Powertools' DynamoDBPersistenceLayer expects by default: pk `id`, TTL on `expiration`. */
+const provisionIdempotencyTable = async (endpoints: { dynamodb: string; sqs: string }, name: string) => {
+  const { dynamodb, sqs } = localClients(endpoints);
+  try {
+    await dynamodb.send(
+      new CreateTableCommand({
+        TableName: name,
+        BillingMode: "PAY_PER_REQUEST",
+        KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
+        AttributeDefinitions: [{ AttributeName: "id", AttributeType: "S" }],
+      }),
+    );
+    await dynamodb.send(
+      new UpdateTimeToLiveCommand({
+        TableName: name,
+        TimeToLiveSpecification: { AttributeName: "expiration", Enabled: true },
+      }),
+    );
+  } finally {
+    dynamodb.destroy();
+    sqs.destroy();
+  }
+};
+
+/** Rotates the run order each round so no target always runs first (or right after a cold JVM). */
+const rotated = <T>(items: readonly T[], by: number): T[] =>
+  items.map((_, i) => items[(i + by) % items.length]).filter((item): item is T => item !== undefined);
+
 const main = async () => {
   const scratch = await mkdtemp(join(tmpdir(), "bench-"));
-  const [dynamodb, sqs] = await Promise.all([startDynamoDbLocal(), startSqsLocal()]);
+  const [dynamodb, sqs, redis] = await Promise.all([
+    startDynamoDbLocal(),
+    startSqsLocal(),
+    startRedisServer(),
+  ]);
   try {
-    const resources = await provision(
-      { dynamodb: dynamodb.endpoint, sqs: sqs.endpoint },
-      sqs.queueUrl,
-      "bench",
-    );
-    const floorDir = join(scratch, "floor");
-    await bundle("test/bench/floor-handler.ts", floorDir);
+    const endpoints = { dynamodb: dynamodb.endpoint, sqs: sqs.endpoint };
+    const resources = await provision(endpoints, sqs.queueUrl, "bench");
+    const idempotencyTable = "bench-idempotency";
+    await provisionIdempotencyTable(endpoints, idempotencyTable);
+
+    const dirs = {
+      floor: join(scratch, "floor"),
+      middy: join(scratch, "middy-powertools"),
+      express: join(scratch, "express-redis"),
+    };
+    await bundle("test/bench/floor-handler.ts", dirs.floor);
+    await bundle("test/bench/competitors/middy-powertools/handler.ts", dirs.middy);
+    await bundle("test/bench/competitors/express-redis/server.ts", dirs.express);
+    const webhookDir = distDir("webhook");
+
     const env = {
       AWS_REGION: "us-east-1",
       AWS_ACCESS_KEY_ID: "local",
@@ -72,50 +129,174 @@ const main = async () => {
       CONSENT_QUEUE_URL: resources.queueUrls.consent,
       MIRROR_QUEUE_URL: resources.queueUrls.mirror,
       TWILIO_AUTH_TOKEN: "bench-auth-token",
+      IDEMPOTENCY_TABLE_NAME: idempotencyTable,
+      AWS_LAMBDA_FUNCTION_NAME: "bench-middy-powertools",
+      ...(redis === undefined ? {} : { REDIS_URL: redis.url }),
     };
-    const targets = {
-      floor: join(floorDir, "index.mjs"),
-      webhook: join(distDir("webhook"), "index.mjs"),
-    } as const;
-    const cold: Record<keyof typeof targets, number[]> = { floor: [], webhook: [] };
-    const warm: Record<keyof typeof targets, number[]> = { floor: [], webhook: [] };
-    const rss: Record<keyof typeof targets, number[]> = { floor: [], webhook: [] };
+
+    const targets: Target[] = [
+      {
+        name: "floor",
+        label: "floor (PutItem + SendMessage)",
+        transport: "in-process",
+        bundleDir: dirs.floor,
+      },
+      { name: "webhook", label: "**webhook bundle (ours)**", transport: "in-process", bundleDir: webhookDir },
+      {
+        name: "middy-powertools",
+        label: "(b) Middy + Powertools idempotency",
+        transport: "in-process",
+        bundleDir: dirs.middy,
+      },
+      { name: "floor-http", label: "floor, thin HTTP front", transport: "http", bundleDir: dirs.floor },
+      { name: "webhook-http", label: "**ours, thin HTTP front**", transport: "http", bundleDir: webhookDir },
+      ...(redis === undefined
+        ? []
+        : [
+            {
+              name: "express-redis",
+              label: "(a) Express + Redis",
+              transport: "http",
+              bundleDir: dirs.express,
+            } as const,
+          ]),
+    ];
+    if (redis === undefined) {
+      console.error(
+        `redis-server not found: skipping the Express + Redis column (install: ${RedisInstallHint})`,
+      );
+    }
+
+    const results = new Map(
+      targets.map((target) => [
+        target.name,
+        { cold: [] as number[], warm: [] as number[], rss: [] as number[] },
+      ]),
+    );
+    const resultOf = (name: string) => {
+      const result = results.get(name);
+      if (result === undefined) throw new Error(`no results for ${name}`);
+      return result;
+    };
+    // One discarded run per target first: DynamoDB Local's JVM and fauxqs warm up on it, not on
+    // whichever target happens to be measured first.
+    for (const target of targets) await runChild(target, env, warmup, scratch);
     for (let i = 0; i < coldRuns; i += 1) {
-      for (const target of i % 2 === 0 ? (["floor", "webhook"] as const) : (["webhook", "floor"] as const)) {
-        cold[target].push((await runChild(target, targets[target], env, 0, scratch)).coldMs);
+      for (const target of rotated(targets, i)) {
+        resultOf(target.name).cold.push((await runChild(target, env, 0, scratch)).coldMs);
       }
     }
     for (let i = 0; i < warmRounds; i += 1) {
-      for (const target of i % 2 === 0 ? (["floor", "webhook"] as const) : (["webhook", "floor"] as const)) {
-        const result = await runChild(target, targets[target], env, warmCount, scratch);
-        warm[target].push(...result.warm);
-        rss[target].push(result.rssBytes);
+      for (const target of rotated(targets, i)) {
+        const result = await runChild(target, env, warmCount, scratch);
+        resultOf(target.name).warm.push(...result.warm);
+        resultOf(target.name).rss.push(result.rssBytes);
       }
     }
-    const size = { floor: await bundleBytes(floorDir), webhook: await bundleBytes(distDir("webhook")) };
-    const row = (label: string, floor: number, ours: number, unit: string, budget?: number) => {
-      const ratio = ours / floor;
-      const verdict = budget === undefined ? "" : ratio <= budget ? `≤ ${budget} ok` : `> ${budget} OVER`;
-      return `| ${label} | ${floor.toFixed(2)} ${unit} | ${ours.toFixed(2)} ${unit} | ${ratio.toFixed(2)}× | ${verdict} |`;
+
+    type Summary = { p50: number; p95: number; p99: number; cold: number; bundleKiB: number; rssMiB: number };
+    const summaries = new Map<string, Summary>();
+    for (const target of targets) {
+      const result = resultOf(target.name);
+      summaries.set(target.name, {
+        p50: median(result.warm),
+        p95: percentile(result.warm, 95),
+        p99: percentile(result.warm, 99),
+        cold: median(result.cold),
+        bundleKiB: (await bundleBytes(target.bundleDir)) / 1024,
+        rssMiB: median(result.rss) / 2 ** 20,
+      });
+    }
+    const summaryOf = (name: string): Summary => {
+      const summary = summaries.get(name);
+      if (summary === undefined) throw new Error(`no summary for ${name}`);
+      return summary;
     };
-    const kib = (bytes: number) => bytes / 1024;
+
+    // The issue #2 table, unchanged: ours against the floor, with the budgets.
+    const floor = summaryOf("floor");
+    const ours = summaryOf("webhook");
+    const row = (label: string, floorValue: number, oursValue: number, unit: string, budget?: number) => {
+      const ratio = oursValue / floorValue;
+      const verdict = budget === undefined ? "" : ratio <= budget ? `≤ ${budget} ok` : `> ${budget} OVER`;
+      return `| ${label} | ${floorValue.toFixed(2)} ${unit} | ${oursValue.toFixed(2)} ${unit} | ${ratio.toFixed(2)}× | ${verdict} |`;
+    };
+    const oursBundleBytes = ours.bundleKiB * 1024;
     const lines = [
-      `webhook benchmark — ${warm.webhook.length} warm invocations and ${coldRuns} cold starts per target, Node ${process.version}`,
+      `webhook benchmark — ${resultOf("webhook").warm.length} warm invocations and ${coldRuns} cold starts per target, Node ${process.version}`,
       "",
       "| metric | floor (PutItem + SendMessage) | webhook bundle | ratio | budget |",
       "|---|---|---|---|---|",
-      row("warm p50", median(warm.floor), median(warm.webhook), "ms"),
-      row("warm p95", percentile(warm.floor, 95), percentile(warm.webhook, 95), "ms", 1.15),
-      row("warm p99", percentile(warm.floor, 99), percentile(warm.webhook, 99), "ms"),
-      row("cold start (median)", median(cold.floor), median(cold.webhook), "ms", 1.15),
-      row("bundle (.mjs total)", kib(size.floor), kib(size.webhook), "KiB"),
-      row("RSS after warm run", median(rss.floor) / 2 ** 20, median(rss.webhook) / 2 ** 20, "MiB"),
+      row("warm p50", floor.p50, ours.p50, "ms"),
+      row("warm p95", floor.p95, ours.p95, "ms", 1.15),
+      row("warm p99", floor.p99, ours.p99, "ms"),
+      row("cold start (median)", floor.cold, ours.cold, "ms", 1.15),
+      row("bundle (.mjs total)", floor.bundleKiB, ours.bundleKiB, "KiB"),
+      row("RSS after warm run", floor.rssMiB, ours.rssMiB, "MiB"),
       "",
-      `bundle budget: ${kib(size.webhook).toFixed(1)} KiB ${size.webhook <= 600 * 1024 ? "≤ 600 KiB ok" : "> 600 KiB OVER"}`,
+      `bundle budget: ${ours.bundleKiB.toFixed(1)} KiB ${oursBundleBytes <= 600 * 1024 ? "≤ 600 KiB ok" : "> 600 KiB OVER"}`,
+      "",
     ];
+
+    // Head-to-head: every cell is value (× ours, × floor) against the same transport's ours and floor.
+    const metrics: { key: keyof Summary; unit: string; digits: number }[] = [
+      { key: "p50", unit: "ms", digits: 2 },
+      { key: "p95", unit: "ms", digits: 2 },
+      { key: "p99", unit: "ms", digits: 2 },
+      { key: "cold", unit: "ms", digits: 0 },
+      { key: "bundleKiB", unit: "KiB", digits: 0 },
+      { key: "rssMiB", unit: "MiB", digits: 1 },
+    ];
+    const headToHead = (transport: Target["transport"], oursName: string, floorName: string) => {
+      const base = summaryOf(oursName);
+      const floorBase = summaryOf(floorName);
+      return targets
+        .filter((target) => target.transport === transport)
+        .map((target) => {
+          const summary = summaryOf(target.name);
+          const cells = metrics.map(({ key, unit, digits }) => {
+            const value = summary[key];
+            return `${value.toFixed(digits)} ${unit} (${(value / base[key]).toFixed(2)}× / ${(value / floorBase[key]).toFixed(2)}×)`;
+          });
+          return `| ${target.label} | ${cells.join(" | ")} |`;
+        });
+    };
+    const header =
+      "| build | warm p50 | warm p95 | warm p99 | cold start | bundle (.mjs) | RSS after warm run |";
+    const rule = "|---|---|---|---|---|---|---|";
+    lines.push(
+      "head-to-head — same signed inbound-SMS events (fresh MessageSid each), same DynamoDB Local + fauxqs FIFO queue;",
+      "each cell: value (× ours / × floor) against ours and the floor on the same transport",
+      "",
+      "Lambda invoke, in-process (what Lambda runs; cold = import + first invocation):",
+      "",
+      header,
+      rule,
+      ...headToHead("in-process", "webhook", "floor"),
+      "",
+      "over loopback HTTP, keep-alive, one request at a time (cold = import + listen + first response;",
+      "our bundle and the floor sit behind test/bench/competitors/lambda-http.ts, the thinnest HTTP API-like front):",
+      "",
+      header,
+      rule,
+      ...headToHead("http", "webhook-http", "floor-http"),
+    );
+    if (redis === undefined) {
+      lines.push("", `(a) Express + Redis skipped: redis-server is not installed (${RedisInstallHint}).`);
+    } else {
+      const redisRss = await redis.rssBytes();
+      lines.push(
+        "",
+        `(a) also needs a Redis server: redis-server ${redis.version}${redisRss === undefined ? "" : `, RSS ${(redisRss / 2 ** 20).toFixed(1)} MiB after the run`} (not in the RSS column).`,
+      );
+    }
+    lines.push(
+      "bundle sizes: esbuild ESM, minified, all .mjs chunks (same bundle() as the functions); the Lambda builds",
+      'include the AWS SDK clients they use, twilio is bundled whole in (a) and (b) as `import twilio from "twilio"`.',
+    );
     console.log(lines.join("\n"));
   } finally {
-    await Promise.all([dynamodb.stop(), sqs.stop()]);
+    await Promise.all([dynamodb.stop(), sqs.stop(), redis?.stop()]);
     await rm(scratch, { recursive: true, force: true });
   }
 };

@@ -38,7 +38,19 @@ export const cdkContext = (): Record<string, unknown> => {
   return cdkJson.context ?? {};
 };
 
-export const synthesizeBackbone = (context: Record<string, unknown> = {}): SynthesizedBackbone => {
+export interface SynthesisOptions {
+  /**
+   * Run CDK's built-in CloudFormation schema/lint validation (as `cdk synth` does). It costs about three
+   * CPU-seconds per synth, so only the files asserting on the validation report turn it on; it never
+   * changes a template.
+   */
+  readonly cloudFormationValidation?: boolean;
+}
+
+export const synthesizeBackbone = (
+  context: Record<string, unknown> = {},
+  options: SynthesisOptions = {},
+): SynthesizedBackbone => {
   const workDir = mkdtempSync(join(tmpdir(), "backbone-infra-test-"));
   process.once("exit", () => rmSync(workDir, { recursive: true, force: true }));
   const assetRoot = join(workDir, "functions");
@@ -50,6 +62,7 @@ export const synthesizeBackbone = (context: Record<string, unknown> = {}): Synth
   const app = new App({
     context: { ...cdkContext(), "@aws-cdk/core:failSynthOnValidationErrors": false, ...context },
     outdir: join(workDir, "cdk.out"),
+    builtinCloudFormationValidation: options.cloudFormationValidation ?? false,
   });
   const backbone = defineBackbone(app, {
     settings: settingsFromContext((key) => app.node.tryGetContext(key)),

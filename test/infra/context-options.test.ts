@@ -26,7 +26,9 @@ const context = {
   apiBurstLimit: "400",
   logRetentionDays: 90,
 };
-const { backbone, stateful, service, validationReport } = synthesizeBackbone(context);
+const { backbone, stateful, service, validationReport } = synthesizeBackbone(context, {
+  cloudFormationValidation: true,
+});
 const resolve = crossStackResolver(stateful);
 const webhookEnv = functionEnvironment(
   service,

@@ -9,6 +9,7 @@ import {
   crossStackResolver,
   getAtt,
   logicalIdOf,
+  ref,
   resourceProperties,
   roleStatements,
 } from "./template-queries.ts";
@@ -51,6 +52,18 @@ describe("closer schedule", () => {
     assert.ok(
       resources.every((r) => r.includes(JSON.stringify(closerArn)) || r === JSON.stringify(deadLetterArn)),
     );
+  });
+
+  test("Lambda does not retry a failed sweep on its own, so sweeps never overlap", () => {
+    const configs = Object.values(service.findResources("AWS::Lambda::EventInvokeConfig"));
+    assert.equal(configs.length, 1);
+    const [config] = configs;
+    assert.deepEqual(
+      config?.Properties.FunctionName,
+      ref(logicalIdOf(backbone.service.functions.closer.function)),
+    );
+    assert.equal(config?.Properties.MaximumRetryAttempts, 0);
+    assert.equal(config?.Properties.MaximumEventAgeInSeconds, rateMinutes * 60);
   });
 
   test("no legacy EventBridge scheduled rule exists", () => {

@@ -1,0 +1,1113 @@
+// The mirror use case against in-memory ports. The fake Twilio keeps the rules the mirror depends on
+// (unique names → 50353, one active conversation per address/proxy pair → 50416/50437, closed is final
+// → 50377, deleted → 20404, capture of inbound messages by a bound pair) and yields between steps so
+// concurrent calls really interleave. The fake stores mirror the DynamoDB adapter's conditions.
+import assert from "node:assert/strict";
+import { beforeEach, describe, test } from "node:test";
+import {
+  type BindResult,
+  type HeldBinding,
+  type LedgerEntry,
+  type MirrorDeps,
+  type MirrorLedger,
+  type MirrorTwilio,
+  mirrorEvent,
+  type OutboundSend,
+  type RegistryState,
+  type RegistryWriter,
+  type SentMessage,
+  sendOutbound,
+  type ThreadInfo,
+  type ThreadMapping,
+  type ThreadMappings,
+  ThreadUnavailableError,
+  UngatedInboundError,
+} from "../../lib/app/mirror.ts";
+import { processFifoBatch } from "../../lib/app/sqs-batch.ts";
+import { DefaultMirrorSettings, type TenantMirrorSettings } from "../../lib/config/mirror-config.ts";
+import {
+  type CustomerKey,
+  MirrorMarker,
+  type OutboundStatus,
+  statusRank,
+  type ThreadMessage,
+} from "../../lib/domain/mirror.ts";
+import type { Envelope } from "../../lib/domain/queue-envelope.ts";
+import type { TenantDirectory } from "../../lib/domain/tenants.ts";
+import { TwilioApiError } from "../../lib/domain/twilio-errors.ts";
+
+const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+let sidCounter = 0;
+const sid = (prefix: string) => `${prefix}${(++sidCounter).toString(16).padStart(32, "0")}`;
+
+// ---- Fake Twilio ------------------------------------------------------------------------------------
+
+type FakeConversation = {
+  sid: string;
+  uniqueName: string | undefined;
+  state: ThreadInfo["state"];
+  attributes: string;
+  messagingServiceSid: string | undefined;
+  timers: { inactive: string | undefined; closed: string | undefined };
+};
+type FakeMessage = ThreadMessage & { conversationSid: string };
+type Fault = { op: keyof MirrorTwilio; error: TwilioApiError; afterEffect: boolean };
+
+class FakeTwilio implements MirrorTwilio {
+  conversations = new Map<string, FakeConversation>();
+  participants: { conversationSid: string; address: string; proxyAddress: string }[] = [];
+  messages: FakeMessage[] = [];
+  sent = new Map<string, SentMessage>();
+  calls: (keyof MirrorTwilio)[] = [];
+  faults: Fault[] = [];
+  /** Runs before addCustomer touches state: lets a test make a binding appear "meanwhile". */
+  beforeBind: (() => void) | undefined;
+  readonly clock: () => number;
+  constructor(clock: () => number) {
+    this.clock = clock;
+  }
+
+  private async step<T>(op: keyof MirrorTwilio, effect: () => T): Promise<T> {
+    this.calls.push(op);
+    await tick();
+    const index = this.faults.findIndex((fault) => fault.op === op);
+    const fault = index === -1 ? undefined : this.faults.splice(index, 1)[0];
+    if (fault !== undefined && !fault.afterEffect) throw fault.error;
+    const result = effect();
+    await tick();
+    if (fault !== undefined) throw fault.error;
+    return result;
+  }
+
+  count(op: keyof MirrorTwilio): number {
+    return this.calls.filter((call) => call === op).length;
+  }
+
+  threadMessages(conversationSid: string): FakeMessage[] {
+    return this.messages
+      .filter((m) => m.conversationSid === conversationSid)
+      .sort((a, b) => a.index - b.index);
+  }
+
+  /** A conversation made by someone else (e.g. autocreation) that binds address/proxy. */
+  autocreated(address: string, proxyAddress: string): string {
+    const conversation = this.newConversation(undefined, "{}");
+    this.participants.push({ conversationSid: conversation.sid, address, proxyAddress });
+    return conversation.sid;
+  }
+
+  /** What Twilio does with an inbound message whose pair is bound: it puts it into the conversation. */
+  capture(address: string, proxyAddress: string, body: string): string | undefined {
+    const holder = this.participants.find(
+      (p) =>
+        p.address === address &&
+        p.proxyAddress === proxyAddress &&
+        this.conversations.get(p.conversationSid)?.state !== "closed",
+    );
+    if (holder === undefined) return undefined;
+    return this.append(holder.conversationSid, address, body, {}).messageSid;
+  }
+
+  private newConversation(uniqueName: string | undefined, attributes: string): FakeConversation {
+    const conversation: FakeConversation = {
+      sid: sid("CH"),
+      uniqueName,
+      state: "active",
+      attributes,
+      messagingServiceSid: undefined,
+      timers: { inactive: undefined, closed: undefined },
+    };
+    this.conversations.set(conversation.sid, conversation);
+    return conversation;
+  }
+
+  private append(conversationSid: string, author: string, body: string, attributes: Record<string, unknown>) {
+    const index = this.threadMessages(conversationSid).length;
+    const message: FakeMessage = {
+      conversationSid,
+      messageSid: sid("IM"),
+      index,
+      author,
+      body,
+      mediaCount: 0,
+      attributes,
+      createdAt: this.clock(),
+    };
+    this.messages.push(message);
+    return message;
+  }
+
+  private find(sidOrName: string): FakeConversation | undefined {
+    return (
+      this.conversations.get(sidOrName) ??
+      [...this.conversations.values()].find((c) => c.uniqueName === sidOrName)
+    );
+  }
+
+  createThread: MirrorTwilio["createThread"] = (input) =>
+    this.step("createThread", () => {
+      if (this.find(input.uniqueName) !== undefined) return { kind: "name-taken" as const };
+      const conversation = this.newConversation(input.uniqueName, input.attributes);
+      conversation.messagingServiceSid = input.messagingServiceSid;
+      conversation.timers = { inactive: input.timers.inactive, closed: input.timers.closed };
+      return { kind: "created" as const, conversationSid: conversation.sid };
+    });
+
+  fetchThread: MirrorTwilio["fetchThread"] = (sidOrName) =>
+    this.step("fetchThread", () => {
+      const c = this.find(sidOrName);
+      return c === undefined
+        ? undefined
+        : { conversationSid: c.sid, uniqueName: c.uniqueName, state: c.state };
+    });
+
+  deleteThread: MirrorTwilio["deleteThread"] = (conversationSid) =>
+    this.step("deleteThread", () => {
+      this.remove(conversationSid);
+    });
+
+  remove(conversationSid: string): void {
+    this.conversations.delete(conversationSid);
+    this.participants = this.participants.filter((p) => p.conversationSid !== conversationSid);
+    this.messages = this.messages.filter((m) => m.conversationSid !== conversationSid);
+  }
+
+  addCustomer: MirrorTwilio["addCustomer"] = (conversationSid, binding) =>
+    this.step("addCustomer", (): BindResult => {
+      this.beforeBind?.();
+      const conversation = this.conversations.get(conversationSid);
+      if (conversation === undefined) throw new TwilioApiError("not found", { status: 404, code: 20404 });
+      if (conversation.state === "closed") return { kind: "thread-closed" };
+      const samePair = (p: (typeof this.participants)[number]) =>
+        p.address === binding.address && p.proxyAddress === binding.proxyAddress;
+      if (this.participants.some((p) => samePair(p) && p.conversationSid === conversationSid)) {
+        return { kind: "already-bound" };
+      }
+      const holder = this.participants.find(
+        (p) => samePair(p) && this.conversations.get(p.conversationSid)?.state !== "closed",
+      );
+      if (holder !== undefined) return { kind: "bound-elsewhere", holderSid: holder.conversationSid };
+      this.participants.push({ conversationSid, ...binding });
+      return { kind: "bound" };
+    });
+
+  bindingsOf: MirrorTwilio["bindingsOf"] = (address) =>
+    this.step("bindingsOf", () =>
+      this.participants
+        .filter((p) => p.address === address)
+        .flatMap((p): HeldBinding[] => {
+          const c = this.conversations.get(p.conversationSid);
+          return c === undefined
+            ? []
+            : [
+                {
+                  conversationSid: c.sid,
+                  uniqueName: c.uniqueName,
+                  state: c.state,
+                  proxyAddress: p.proxyAddress,
+                },
+              ];
+        }),
+    );
+
+  postMessage: MirrorTwilio["postMessage"] = (conversationSid, message) =>
+    this.step("postMessage", () => {
+      const conversation = this.conversations.get(conversationSid);
+      if (conversation === undefined) return { kind: "thread-gone" as const };
+      if (conversation.state === "closed") return { kind: "thread-closed" as const };
+      const posted = this.append(
+        conversationSid,
+        message.author,
+        message.body,
+        JSON.parse(message.attributes),
+      );
+      return { kind: "posted" as const, messageSid: posted.messageSid };
+    });
+
+  recentMessages: MirrorTwilio["recentMessages"] = (conversationSid, limit) =>
+    this.step("recentMessages", () =>
+      this.conversations.has(conversationSid)
+        ? this.threadMessages(conversationSid).reverse().slice(0, limit)
+        : undefined,
+    );
+
+  updateMessageAttributes: MirrorTwilio["updateMessageAttributes"] = (
+    conversationSid,
+    messageSid,
+    attributes,
+  ) =>
+    this.step("updateMessageAttributes", () => {
+      const conversation = this.conversations.get(conversationSid);
+      const message = this.messages.find((m) => m.messageSid === messageSid);
+      if (conversation === undefined || message === undefined) return "gone" as const;
+      if (conversation.state === "closed") return "thread-closed" as const;
+      Object.assign(message, { attributes: JSON.parse(attributes) });
+      return "updated" as const;
+    });
+
+  fetchSentMessage: MirrorTwilio["fetchSentMessage"] = (messageSid) =>
+    this.step("fetchSentMessage", () => this.sent.get(messageSid));
+
+  sendMessage: MirrorTwilio["sendMessage"] = (send: OutboundSend) =>
+    this.step("sendMessage", () => {
+      const messageSid = sid("SM");
+      this.sent.set(messageSid, {
+        sid: messageSid,
+        from: send.from,
+        to: send.to,
+        body: send.body ?? "",
+        direction: "outbound-api",
+      });
+      return { sid: messageSid, status: "queued" };
+    });
+}
+
+// ---- Fake stores (the same conditions as lib/adapters/conversation-mapping.ts) ---------------------
+
+class MemoryThreads implements ThreadMappings {
+  items = new Map<string, ThreadMapping>();
+  private id = (key: CustomerKey) => `${key.tenantId}#${key.channel}#${key.address}`;
+  async get(key: CustomerKey) {
+    await tick();
+    return this.items.get(this.id(key));
+  }
+  async put(key: CustomerKey, next: ThreadMapping, expected: string | undefined): Promise<ThreadMapping> {
+    await tick();
+    const current = this.items.get(this.id(key));
+    if (current?.conversationSid === expected || (current === undefined && expected === undefined)) {
+      this.items.set(this.id(key), next);
+      return next;
+    }
+    return current ?? this.put(key, next, undefined);
+  }
+  async markBound(key: CustomerKey, conversationSid: string, binding: { proxyAddress: string; at: number }) {
+    await tick();
+    const current = this.items.get(this.id(key));
+    if (current?.conversationSid === conversationSid) {
+      this.items.set(this.id(key), { ...current, bound: true, boundAt: binding.at, ...binding });
+    }
+  }
+}
+
+type LedgerItem = { -readonly [K in keyof LedgerEntry]: LedgerEntry[K] };
+
+class MemoryLedger implements MirrorLedger {
+  items = new Map<string, LedgerItem>();
+  claims = new Map<string, string>();
+  failNextComplete = false;
+  private item(sm: string): LedgerItem {
+    let item = this.items.get(sm);
+    if (item === undefined) {
+      item = {
+        messagingMessageSid: sm,
+        state: undefined,
+        conversationSid: undefined,
+        messageSid: undefined,
+        template: undefined,
+        status: undefined,
+        errorCode: undefined,
+        appliedStatus: undefined,
+      };
+      this.items.set(sm, item);
+    }
+    return item;
+  }
+  async get(sm: string) {
+    await tick();
+    const item = this.items.get(sm);
+    return item === undefined ? undefined : { ...item };
+  }
+  async begin(sm: string, intent: { conversationSid: string }) {
+    await tick();
+    const item = this.item(sm);
+    if (item.state !== undefined && item.state !== "pending") return false;
+    Object.assign(item, { state: "pending", conversationSid: intent.conversationSid });
+    return true;
+  }
+  async complete(
+    sm: string,
+    posted: {
+      conversationSid: string;
+      messageSid: string;
+      status?: { status: OutboundStatus; errorCode: string | undefined };
+    },
+  ) {
+    await tick();
+    if (this.failNextComplete) {
+      this.failNextComplete = false;
+      throw new Error("DynamoDB unavailable");
+    }
+    Object.assign(this.item(sm), {
+      state: "posted",
+      conversationSid: posted.conversationSid,
+      messageSid: posted.messageSid,
+      ...(posted.status === undefined
+        ? {}
+        : {
+            status: posted.status.status,
+            appliedStatus: posted.status.status,
+            errorCode: posted.status.errorCode,
+          }),
+    });
+  }
+  async settleNative(
+    sm: string,
+    native: {
+      state: "captured" | "native";
+      conversationSid: string | undefined;
+      messageSid: string | undefined;
+    },
+  ) {
+    await tick();
+    const item = this.item(sm);
+    if (item.state !== undefined && item.state !== "pending") return false;
+    Object.assign(item, native);
+    return true;
+  }
+  async claimMessage(messageSid: string, sm: string) {
+    await tick();
+    const owner = this.claims.get(messageSid);
+    if (owner !== undefined && owner !== sm) return false;
+    this.claims.set(messageSid, sm);
+    return true;
+  }
+  async advanceStatus(sm: string, update: { status: OutboundStatus; errorCode: string | undefined }) {
+    await tick();
+    const item = this.items.get(sm);
+    if (
+      item?.state !== undefined &&
+      (item.status === undefined || statusRank(item.status) < statusRank(update.status))
+    ) {
+      Object.assign(item, update);
+    }
+    return item === undefined ? undefined : { ...item };
+  }
+  async markApplied(sm: string, status: OutboundStatus) {
+    await tick();
+    const item = this.item(sm);
+    if (item.appliedStatus === undefined || statusRank(item.appliedStatus) < statusRank(status)) {
+      item.appliedStatus = status;
+    }
+  }
+  async recordSend(sm: string, send: { template: string | undefined }) {
+    await tick();
+    if (send.template !== undefined) this.item(sm).template = send.template;
+  }
+}
+
+type RegistryRow = {
+  tenantId: string;
+  state: RegistryState;
+  stateAt: number;
+  lastActivityAt: number;
+  outcome?: string;
+};
+
+class MemoryRegistry implements RegistryWriter {
+  rows = new Map<string, RegistryRow>();
+  async touch(input: { conversationSid: string; tenantId: string; at: number }) {
+    const row = this.rows.get(input.conversationSid);
+    if (row === undefined) {
+      this.rows.set(input.conversationSid, {
+        tenantId: input.tenantId,
+        state: "active",
+        stateAt: 0,
+        lastActivityAt: input.at,
+      });
+    } else if (row.lastActivityAt < input.at) row.lastActivityAt = input.at;
+  }
+  async setState(input: {
+    conversationSid: string;
+    tenantId: string;
+    state: RegistryState;
+    at: number;
+    outcome?: string | undefined;
+  }) {
+    const row = this.rows.get(input.conversationSid);
+    if (row !== undefined && row.stateAt > input.at) return false;
+    this.rows.set(input.conversationSid, {
+      tenantId: row?.tenantId ?? input.tenantId,
+      lastActivityAt: row?.lastActivityAt ?? input.at,
+      state: input.state,
+      stateAt: input.at,
+      ...(input.outcome === undefined ? {} : { outcome: input.outcome }),
+    });
+    return true;
+  }
+}
+
+// ---- Fixtures ---------------------------------------------------------------------------------------
+
+const Customer = "+14155550100";
+const AcmeNumber = "+15005550006";
+const GlobexService = `MG${"1".repeat(32)}`;
+const WhatsAppSender = "whatsapp:+15005550007";
+
+const directory: TenantDirectory = {
+  defaultTenant: "default",
+  senders: { [AcmeNumber]: "acme", [WhatsAppSender]: "acme", [GlobexService]: "globex" },
+  tenants: {},
+};
+
+let now: number;
+let twilio: FakeTwilio;
+let threads: MemoryThreads;
+let ledger: MemoryLedger;
+let registry: MemoryRegistry;
+let settings: Record<string, TenantMirrorSettings>;
+let deps: MirrorDeps;
+
+beforeEach(() => {
+  now = Date.UTC(2026, 5, 1, 12);
+  twilio = new FakeTwilio(() => now);
+  threads = new MemoryThreads();
+  ledger = new MemoryLedger();
+  registry = new MemoryRegistry();
+  settings = {
+    acme: {
+      ...DefaultMirrorSettings,
+      timers: { inactive: "PT12H", closed: "P3D" },
+      messagingServiceSid: `MG${"a".repeat(32)}`,
+    },
+  };
+  deps = {
+    twilio,
+    threads,
+    ledger,
+    registry,
+    tenants: directory,
+    settingsFor: (tenantId) => settings[tenantId] ?? DefaultMirrorSettings,
+    now: () => now,
+    retry: { sleep: async () => undefined, random: () => 0.5 },
+  };
+});
+
+const inbound = (params: Record<string, string> = {}): Envelope => {
+  const messageSid = params.MessageSid ?? sid("SM");
+  return {
+    v: 1,
+    eventId: `msg-in:${messageSid}`,
+    kind: "messaging.inbound",
+    receivedAt: now,
+    forwardedBy: "compliance",
+    params: {
+      MessageSid: messageSid,
+      From: Customer,
+      To: AcmeNumber,
+      Body: "Hello",
+      NumMedia: "0",
+      ...params,
+    },
+  };
+};
+
+const status = (
+  messageSid: string,
+  messageStatus: string,
+  params: Record<string, string> = {},
+): Envelope => ({
+  v: 1,
+  eventId: `msg-status:${messageSid}:${messageStatus}`,
+  kind: "messaging.status",
+  receivedAt: now,
+  params: { MessageSid: messageSid, MessageStatus: messageStatus, From: AcmeNumber, To: Customer, ...params },
+});
+
+const conversationsEvent = (eventType: string, params: Record<string, string>): Envelope => ({
+  v: 1,
+  eventId: `${eventType}:${sid("EV")}`,
+  kind: `conversations.${eventType}` as Envelope["kind"],
+  receivedAt: now,
+  params: { EventType: eventType, ...params },
+});
+
+const onlyConversation = () => {
+  assert.equal(twilio.conversations.size, 1, "exactly one conversation");
+  const [conversation] = twilio.conversations.values();
+  assert.ok(conversation);
+  return conversation;
+};
+
+// ---- Inbound ----------------------------------------------------------------------------------------
+
+describe("inbound messages", () => {
+  test("the first message creates the customer's thread, binds them and posts the message once", async () => {
+    const envelope = inbound({
+      Body: "",
+      NumMedia: "1",
+      MediaUrl0: "https://api.twilio.com/media/ME1",
+      MediaContentType0: "image/png",
+    });
+    const result = await mirrorEvent(deps, envelope);
+
+    const conversation = onlyConversation();
+    assert.equal(result.outcome, "mirrored");
+    assert.equal(result.conversationSid, conversation.sid);
+    assert.equal(conversation.uniqueName, "t_acme_sms_14155550100");
+    assert.deepEqual(JSON.parse(conversation.attributes), {
+      mirroredBy: MirrorMarker,
+      tenantId: "acme",
+      channel: "sms",
+      generation: 1,
+    });
+    assert.deepEqual(conversation.timers, { inactive: "PT12H", closed: "P3D" });
+    assert.equal(conversation.messagingServiceSid, `MG${"a".repeat(32)}`);
+    assert.deepEqual(twilio.participants, [
+      { conversationSid: conversation.sid, address: Customer, proxyAddress: AcmeNumber },
+    ]);
+    const [message, ...rest] = twilio.threadMessages(conversation.sid);
+    assert.equal(rest.length, 0);
+    assert.equal(message?.author, Customer);
+    assert.equal(message?.body, "[1 attachment]");
+    assert.equal(message?.attributes.messagingMessageSid, envelope.params.MessageSid);
+    assert.deepEqual(message?.attributes.media, [
+      { url: "https://api.twilio.com/media/ME1", contentType: "image/png" },
+    ]);
+    assert.equal(registry.rows.get(conversation.sid)?.tenantId, "acme");
+    assert.equal(registry.rows.get(conversation.sid)?.lastActivityAt, envelope.receivedAt);
+  });
+
+  test("the second message reuses the thread from the mapping without searching Twilio", async () => {
+    await mirrorEvent(deps, inbound({ Body: "one" }));
+    twilio.calls = [];
+    now += 60_000;
+    const result = await mirrorEvent(deps, inbound({ Body: "two" }));
+
+    const conversation = onlyConversation();
+    assert.equal(result.outcome, "mirrored");
+    assert.deepEqual(
+      twilio.threadMessages(conversation.sid).map((m) => m.body),
+      ["one", "two"],
+    );
+    for (const op of ["bindingsOf", "createThread", "fetchThread", "addCustomer"] as const) {
+      assert.equal(twilio.count(op), 0, `${op} is not on the hot path`);
+    }
+  });
+
+  test("the tenant comes from the Messaging Service, then the receiving number, else the default", async () => {
+    const viaService = await mirrorEvent(
+      deps,
+      inbound({ To: "+15005550099", MessagingServiceSid: GlobexService }),
+    );
+    const viaNumber = await mirrorEvent(deps, inbound({ From: "+14155550111" }));
+    const fallback = await mirrorEvent(deps, inbound({ From: "+14155550122", To: "+15005550098" }));
+    assert.deepEqual(
+      [viaService.tenantId, viaNumber.tenantId, fallback.tenantId],
+      ["globex", "acme", "default"],
+    );
+    const names = [...twilio.conversations.values()].map((c) => c.uniqueName).sort();
+    assert.deepEqual(names, [
+      "t_acme_sms_14155550111",
+      "t_default_sms_14155550122",
+      "t_globex_sms_14155550100",
+    ]);
+  });
+
+  test("WhatsApp and SMS of the same number are separate threads", async () => {
+    await mirrorEvent(deps, inbound());
+    await mirrorEvent(deps, inbound({ From: `whatsapp:${Customer}`, To: WhatsAppSender }));
+    const names = [...twilio.conversations.values()].map((c) => c.uniqueName).sort();
+    assert.deepEqual(names, ["t_acme_sms_14155550100", "t_acme_whatsapp_14155550100"]);
+  });
+
+  test("redelivery of the same record posts nothing new", async () => {
+    const envelope = inbound();
+    await mirrorEvent(deps, envelope);
+    const again = await mirrorEvent(deps, envelope);
+    assert.equal(again.outcome, "duplicate");
+    assert.equal(twilio.messages.length, 1);
+  });
+
+  test("a crash after posting is recovered by finding the copy by messagingMessageSid", async () => {
+    const envelope = inbound();
+    ledger.failNextComplete = true;
+    await assert.rejects(mirrorEvent(deps, envelope), /DynamoDB unavailable/);
+    assert.equal(twilio.messages.length, 1, "the post landed before the crash");
+
+    const again = await mirrorEvent(deps, envelope);
+    assert.equal(again.outcome, "duplicate");
+    assert.equal(twilio.messages.length, 1);
+    assert.equal((await ledger.get(envelope.params.MessageSid as string))?.state, "posted");
+  });
+
+  test("an ambiguous failure (503 after the post landed) is not posted twice", async () => {
+    twilio.faults.push({
+      op: "postMessage",
+      error: new TwilioApiError("Service unavailable", { status: 503, code: 20503 }),
+      afterEffect: true,
+    });
+    const result = await mirrorEvent(deps, inbound());
+    assert.equal(result.outcome, "mirrored");
+    assert.equal(twilio.messages.length, 1);
+    assert.equal(twilio.count("postMessage"), 1);
+  });
+
+  test("20429 (never processed) is retried and posts once", async () => {
+    twilio.faults.push({
+      op: "postMessage",
+      error: new TwilioApiError("Too many requests", { status: 429, code: 20429 }),
+      afterEffect: false,
+    });
+    const result = await mirrorEvent(deps, inbound());
+    assert.equal(result.outcome, "mirrored");
+    assert.equal(twilio.messages.length, 1);
+    assert.equal(twilio.count("postMessage"), 2);
+  });
+
+  test("a permanent Twilio error fails the record without retrying", async () => {
+    twilio.faults.push({
+      op: "postMessage",
+      error: new TwilioApiError("Invalid body", { status: 400, code: 70002 }),
+      afterEffect: false,
+    });
+    await assert.rejects(mirrorEvent(deps, inbound()), TwilioApiError);
+    assert.equal(twilio.count("postMessage"), 1);
+    assert.equal(twilio.messages.length, 0);
+  });
+
+  test("20 concurrent first messages create one conversation and post all 20 once", async () => {
+    const envelopes = Array.from({ length: 20 }, (_, i) => inbound({ Body: `message ${i}` }));
+    const results = await Promise.all(envelopes.map((envelope) => mirrorEvent(deps, envelope)));
+
+    const conversation = onlyConversation();
+    assert.ok(results.every((r) => r.outcome === "mirrored" && r.conversationSid === conversation.sid));
+    const bodies = twilio.threadMessages(conversation.sid).map((m) => m.body);
+    assert.deepEqual([...bodies].sort(), envelopes.map((e) => e.params.Body as string).sort());
+    assert.equal(twilio.participants.length, 1, "one binding: the racers' 50437 count as success");
+    assert.ok(twilio.count("createThread") > 1, "the race really happened (50353 → fetch by unique name)");
+  });
+
+  test("messages processed in order appear in the thread in that order", async () => {
+    for (let i = 0; i < 20; i += 1) {
+      now += 1_000;
+      await mirrorEvent(deps, inbound({ Body: `message ${i}` }));
+    }
+    const conversation = onlyConversation();
+    assert.deepEqual(
+      twilio.threadMessages(conversation.sid).map((m) => m.body),
+      Array.from({ length: 20 }, (_, i) => `message ${i}`),
+    );
+  });
+
+  test("a lost mapping finds the existing thread by unique name (50353) instead of making another", async () => {
+    await mirrorEvent(deps, inbound({ Body: "one" }));
+    threads.items.clear();
+    twilio.participants = [];
+    await mirrorEvent(deps, inbound({ Body: "two" }));
+    const conversation = onlyConversation();
+    assert.equal(twilio.threadMessages(conversation.sid).length, 2);
+  });
+
+  test("a closed thread is replaced by a fresh one under the next generation", async () => {
+    const first = await mirrorEvent(deps, inbound({ Body: "before" }));
+    const old = twilio.conversations.get(first.conversationSid ?? "");
+    assert.ok(old);
+    old.state = "closed";
+    now += 60_000;
+
+    const second = await mirrorEvent(deps, inbound({ Body: "after" }));
+    assert.equal(second.outcome, "mirrored");
+    assert.notEqual(second.conversationSid, first.conversationSid);
+    const fresh = twilio.conversations.get(second.conversationSid ?? "");
+    assert.equal(fresh?.uniqueName, "t_acme_sms_14155550100_g2");
+    assert.deepEqual(
+      twilio.threadMessages(fresh?.sid ?? "").map((m) => m.body),
+      ["after"],
+    );
+    assert.equal(registry.rows.get(old.sid)?.state, "closed");
+    assert.equal((await threads.get({ tenantId: "acme", channel: "sms", address: Customer }))?.generation, 2);
+  });
+
+  test("a deleted thread is replaced too", async () => {
+    const first = await mirrorEvent(deps, inbound());
+    twilio.remove(first.conversationSid ?? "");
+    const second = await mirrorEvent(deps, inbound());
+    assert.equal(second.outcome, "mirrored");
+    assert.equal(twilio.threadMessages(second.conversationSid ?? "").length, 1);
+    assert.equal(registry.rows.get(first.conversationSid ?? "")?.state, "deleted");
+  });
+
+  for (const bindCustomer of [true, false]) {
+    test(`with the mapping lost and generation 1 closed, the probe skips to a fresh generation (bind: ${bindCustomer})`, async () => {
+      settings.acme = { ...DefaultMirrorSettings, bindCustomer };
+      const first = await mirrorEvent(deps, inbound());
+      const old = twilio.conversations.get(first.conversationSid ?? "");
+      assert.ok(old);
+      old.state = "closed";
+      threads.items.clear();
+      twilio.calls = [];
+      const second = await mirrorEvent(deps, inbound());
+      assert.equal(
+        twilio.conversations.get(second.conversationSid ?? "")?.uniqueName,
+        "t_acme_sms_14155550100_g2",
+      );
+      assert.equal(twilio.count("postMessage"), 1, "never tried to post into the closed thread");
+    });
+  }
+
+  test("an inbound message that skipped the compliance gate is refused", async () => {
+    const { forwardedBy: _, ...ungated } = inbound();
+    await assert.rejects(mirrorEvent(deps, ungated), UngatedInboundError);
+    assert.equal(twilio.calls.length, 0);
+  });
+
+  test("without binding, no participant is added and no message list is read", async () => {
+    settings.acme = { ...DefaultMirrorSettings, bindCustomer: false };
+    await mirrorEvent(deps, inbound());
+    await mirrorEvent(deps, inbound());
+    assert.equal(twilio.participants.length, 0);
+    assert.equal(twilio.count("recentMessages"), 0);
+    assert.equal(twilio.messages.length, 2);
+  });
+});
+
+// ---- Conflicts and autocreation ----------------------------------------------------------------------
+
+describe("bindings held elsewhere (autocreation, 50416)", () => {
+  test("a customer already bound by autocreation: the mapping adopts that conversation and Twilio's copy counts", async () => {
+    const autocreated = twilio.autocreated(Customer, AcmeNumber);
+    // Twilio captured the message into the bound conversation; the number's webhook fired as well.
+    twilio.capture(Customer, AcmeNumber, "Hi from autocreation");
+    const result = await mirrorEvent(deps, inbound({ Body: "Hi from autocreation" }));
+
+    assert.equal(result.outcome, "already-in-thread");
+    assert.equal(result.conversationSid, autocreated);
+    assert.equal(onlyConversation().sid, autocreated, "no thread of our own was left behind");
+    assert.equal(twilio.count("createThread"), 0, "found by ParticipantConversations before creating");
+    assert.equal(twilio.threadMessages(autocreated).length, 1, "nothing posted twice");
+    const mapping = await threads.get({ tenantId: "acme", channel: "sms", address: Customer });
+    assert.equal(mapping?.origin, "adopted");
+  });
+
+  test("equal texts are matched one to one; an uncaptured one is still posted", async () => {
+    const autocreated = twilio.autocreated(Customer, AcmeNumber);
+    twilio.capture(Customer, AcmeNumber, "ok");
+    twilio.capture(Customer, AcmeNumber, "ok");
+    const outcomes = [];
+    for (let i = 0; i < 3; i += 1) outcomes.push((await mirrorEvent(deps, inbound({ Body: "ok" }))).outcome);
+    assert.deepEqual(outcomes, ["already-in-thread", "already-in-thread", "mirrored"]);
+    assert.equal(twilio.threadMessages(autocreated).length, 3);
+  });
+
+  test("50416 at bind time: our new thread is removed and the mapping points at the holder", async () => {
+    let holder: string | undefined;
+    twilio.beforeBind = () => {
+      twilio.beforeBind = undefined;
+      holder = twilio.autocreated(Customer, AcmeNumber);
+    };
+    const result = await mirrorEvent(deps, inbound());
+    assert.ok(holder);
+    assert.equal(result.conversationSid, holder);
+    assert.equal(onlyConversation().sid, holder, "the orphan we created was deleted");
+    assert.equal(
+      (await threads.get({ tenantId: "acme", channel: "sms", address: Customer }))?.conversationSid,
+      holder,
+    );
+  });
+
+  test("50416 for an unbound mapping (binding was off) repairs the mapping to the holder", async () => {
+    settings.acme = { ...DefaultMirrorSettings, bindCustomer: false };
+    const first = await mirrorEvent(deps, inbound());
+    const holder = twilio.autocreated(Customer, AcmeNumber);
+    settings.acme = DefaultMirrorSettings;
+    const second = await mirrorEvent(deps, inbound({ Body: "later" }));
+    assert.notEqual(first.conversationSid, holder);
+    assert.equal(second.conversationSid, holder);
+    assert.equal(
+      (await threads.get({ tenantId: "acme", channel: "sms", address: Customer }))?.conversationSid,
+      holder,
+    );
+  });
+
+  test("a thread that stays closed while we replace it gives up with a retryable error", async () => {
+    twilio.postMessage = async () => ({ kind: "thread-closed" });
+    await assert.rejects(mirrorEvent(deps, inbound()), ThreadUnavailableError);
+  });
+});
+
+// ---- Outbound -----------------------------------------------------------------------------------------
+
+describe("outbound messages (status callbacks)", () => {
+  const systemMessages = () => twilio.messages.filter((m) => m.author === "system");
+
+  test("a template send appears as a system message and its callbacks move its status forward only", async () => {
+    const sent = await sendOutbound(deps, {
+      to: `whatsapp:${Customer}`,
+      from: WhatsAppSender,
+      contentSid: `HX${"c".repeat(32)}`,
+      contentVariables: '{"1":"Ada"}',
+    });
+    const callback = (s: string, extra: Record<string, string> = {}) =>
+      status(sent.sid, s, { From: WhatsAppSender, To: `whatsapp:${Customer}`, ...extra });
+
+    const first = await mirrorEvent(deps, callback("sent"));
+    assert.equal(first.outcome, "outbound-mirrored");
+    const [message, ...rest] = systemMessages();
+    assert.equal(rest.length, 0);
+    assert.equal(message?.body, `[template HX${"c".repeat(32)}]`);
+    assert.deepEqual(message?.attributes, {
+      mirroredBy: MirrorMarker,
+      direction: "outbound",
+      channel: "whatsapp",
+      messagingMessageSid: sent.sid,
+      template: `HX${"c".repeat(32)}`,
+      status: "sent",
+      errorCode: null,
+    });
+    assert.equal(
+      twilio.conversations.get(first.conversationSid ?? "")?.uniqueName,
+      "t_acme_whatsapp_14155550100",
+    );
+
+    assert.equal((await mirrorEvent(deps, callback("read"))).outcome, "status-applied");
+    assert.equal((await mirrorEvent(deps, callback("delivered"))).outcome, "status-stale");
+    assert.equal((await mirrorEvent(deps, callback("sent"))).outcome, "status-stale");
+    assert.equal(systemMessages().length, 1);
+    assert.equal(systemMessages()[0]?.attributes.status, "read");
+  });
+
+  test("callbacks out of order (delivered before sent) end delivered, with one message", async () => {
+    twilio.sent.set("SM1", {
+      sid: "SM1",
+      from: AcmeNumber,
+      to: Customer,
+      body: "Your order shipped",
+      direction: "outbound-api",
+    });
+    await mirrorEvent(deps, status("SM1", "delivered"));
+    await mirrorEvent(deps, status("SM1", "sent"));
+    await mirrorEvent(deps, status("SM1", "queued"));
+    assert.equal(systemMessages().length, 1);
+    assert.equal(systemMessages()[0]?.body, "Your order shipped");
+    assert.equal(systemMessages()[0]?.attributes.status, "delivered");
+  });
+
+  test("a failure carries its error code and is not undone by a late sent", async () => {
+    twilio.sent.set("SM2", {
+      sid: "SM2",
+      from: AcmeNumber,
+      to: Customer,
+      body: "hi",
+      direction: "outbound-api",
+    });
+    await mirrorEvent(deps, status("SM2", "sent"));
+    await mirrorEvent(deps, status("SM2", "undelivered", { ErrorCode: "30003" }));
+    await mirrorEvent(deps, status("SM2", "sent"));
+    assert.equal(systemMessages()[0]?.attributes.status, "undelivered");
+    assert.equal(systemMessages()[0]?.attributes.errorCode, "30003");
+  });
+
+  test("a failed attribute update is applied on the retry although the status is already recorded", async () => {
+    twilio.sent.set("SM3", {
+      sid: "SM3",
+      from: AcmeNumber,
+      to: Customer,
+      body: "hi",
+      direction: "outbound-api",
+    });
+    await mirrorEvent(deps, status("SM3", "sent"));
+    twilio.faults.push({
+      op: "updateMessageAttributes",
+      error: new TwilioApiError("bad", { status: 400, code: 70002 }),
+      afterEffect: false,
+    });
+    await assert.rejects(mirrorEvent(deps, status("SM3", "delivered")));
+    assert.equal(systemMessages()[0]?.attributes.status, "sent");
+    assert.equal((await mirrorEvent(deps, status("SM3", "delivered"))).outcome, "status-applied");
+    assert.equal(systemMessages()[0]?.attributes.status, "delivered");
+  });
+
+  test("outbound into an existing thread lands after the customer's messages", async () => {
+    await mirrorEvent(deps, inbound({ Body: "question" }));
+    twilio.sent.set("SM4", {
+      sid: "SM4",
+      from: AcmeNumber,
+      to: Customer,
+      body: "answer",
+      direction: "outbound-api",
+    });
+    await mirrorEvent(deps, status("SM4", "sent"));
+    const conversation = onlyConversation();
+    assert.deepEqual(
+      twilio.threadMessages(conversation.sid).map((m) => [m.author, m.body]),
+      [
+        [Customer, "question"],
+        ["system", "answer"],
+      ],
+    );
+  });
+
+  test("an SMS that Conversations delivered (onDeliveryUpdated) is never mirrored back", async () => {
+    await mirrorEvent(
+      deps,
+      conversationsEvent("onDeliveryUpdated", {
+        ConversationSid: sid("CH"),
+        MessageSid: sid("IM"),
+        ChannelMessageSid: "SM5",
+        DeliveryReceiptSid: sid("DY"),
+        Status: "sent",
+      }),
+    );
+    const result = await mirrorEvent(deps, status("SM5", "delivered"));
+    assert.equal(result.outcome, "conversations-delivery");
+    assert.equal(twilio.messages.length, 0);
+  });
+
+  test("in a bound thread, an agent's message delivered as SMS is recognised even before onDeliveryUpdated", async () => {
+    const first = await mirrorEvent(deps, inbound({ Body: "question" }));
+    // An agent answers inside Conversations; Twilio sends it to the customer as SM6.
+    twilio.messages.push({
+      conversationSid: first.conversationSid ?? "",
+      messageSid: sid("IM"),
+      index: 1,
+      author: "agent@acme.example",
+      body: "answer from agent",
+      mediaCount: 0,
+      attributes: {},
+      createdAt: now,
+    });
+    twilio.sent.set("SM6", {
+      sid: "SM6",
+      from: AcmeNumber,
+      to: Customer,
+      body: "answer from agent",
+      direction: "outbound-api",
+    });
+    const result = await mirrorEvent(deps, status("SM6", "sent"));
+    assert.equal(result.outcome, "conversations-delivery");
+    assert.equal(twilio.threadMessages(first.conversationSid ?? "").length, 2);
+  });
+
+  test("received/receiving are inbound statuses and ignored", async () => {
+    assert.equal((await mirrorEvent(deps, status("SM7", "received"))).outcome, "ignored");
+    assert.equal(twilio.calls.length, 0);
+  });
+});
+
+// ---- Conversations events → registry --------------------------------------------------------------
+
+describe("Conversations events", () => {
+  const conversationSid = `CH${"d".repeat(32)}`;
+
+  test("loop guard: our own messages and system messages are not new work", async () => {
+    const ours = await mirrorEvent(
+      deps,
+      conversationsEvent("onMessageAdded", {
+        ConversationSid: conversationSid,
+        MessageSid: sid("IM"),
+        Author: Customer,
+        Attributes: JSON.stringify({ mirroredBy: MirrorMarker, messagingMessageSid: "SM1" }),
+        DateCreated: "2026-06-01T12:00:00Z",
+      }),
+    );
+    const system = await mirrorEvent(
+      deps,
+      conversationsEvent("onMessageAdded", {
+        ConversationSid: conversationSid,
+        MessageSid: sid("IM"),
+        Author: "system",
+      }),
+    );
+    const customer = await mirrorEvent(
+      deps,
+      conversationsEvent("onMessageAdded", {
+        ConversationSid: conversationSid,
+        MessageSid: sid("IM"),
+        Author: Customer,
+        Attributes: "{}",
+      }),
+    );
+    assert.deepEqual(
+      [ours.outcome, system.outcome, customer.outcome],
+      ["own-message", "own-message", "registry-updated"],
+    );
+    assert.equal(twilio.calls.length, 0, "no Twilio call for any of them");
+  });
+
+  test("messages, participants and new conversations touch the registry at event time", async () => {
+    await mirrorEvent(
+      deps,
+      conversationsEvent("onConversationAdded", {
+        ConversationSid: conversationSid,
+        DateCreated: "2026-06-01T10:00:00Z",
+        Attributes: JSON.stringify({ tenantId: "globex" }),
+      }),
+    );
+    await mirrorEvent(
+      deps,
+      conversationsEvent("onParticipantAdded", {
+        ConversationSid: conversationSid,
+        ParticipantSid: sid("MB"),
+        DateCreated: "2026-06-01T11:00:00Z",
+      }),
+    );
+    const row = registry.rows.get(conversationSid);
+    assert.equal(row?.tenantId, "globex");
+    assert.equal(row?.lastActivityAt, Date.parse("2026-06-01T11:00:00Z"));
+  });
+
+  test("state changes are recorded at StateUpdated time; removal marks the row deleted", async () => {
+    await mirrorEvent(
+      deps,
+      conversationsEvent("onConversationStateUpdated", {
+        ConversationSid: conversationSid,
+        StateFrom: "inactive",
+        StateTo: "closed",
+        StateUpdated: "2026-06-01T11:30:00Z",
+        Reason: "TIMER",
+        MessagingServiceSid: GlobexService,
+      }),
+    );
+    assert.deepEqual(registry.rows.get(conversationSid), {
+      tenantId: "globex",
+      state: "closed",
+      stateAt: Date.parse("2026-06-01T11:30:00Z"),
+      lastActivityAt: Date.parse("2026-06-01T11:30:00Z"),
+      outcome: "timer",
+    });
+    await mirrorEvent(
+      deps,
+      conversationsEvent("onConversationRemoved", {
+        ConversationSid: conversationSid,
+        DateRemoved: "2026-06-01T12:00:00Z",
+      }),
+    );
+    assert.equal(registry.rows.get(conversationSid)?.state, "deleted");
+  });
+});
+
+// ---- Batch ------------------------------------------------------------------------------------------
+
+describe("batch processing", () => {
+  test("a failing record fails its group's later records only; other customers carry on", async () => {
+    const record = (envelope: Envelope, group: string) => ({
+      messageId: envelope.eventId,
+      body: JSON.stringify(envelope),
+      attributes: { MessageGroupId: group, ApproximateReceiveCount: "1" },
+    });
+    const bad = inbound({ From: "+14155550199" });
+    const afterBad = inbound({ From: "+14155550199" });
+    const good = inbound();
+    twilio.faults.push({
+      op: "createThread",
+      error: new TwilioApiError("Authenticate", { status: 401, code: 20003 }),
+      afterEffect: false,
+    });
+    const batch = await processFifoBatch(
+      [
+        record(bad, "addr:+14155550199"),
+        record(good, `addr:${Customer}`),
+        record(afterBad, "addr:+14155550199"),
+      ],
+      async (envelope) => {
+        await mirrorEvent(deps, envelope);
+      },
+    );
+    assert.deepEqual(
+      batch.batchItemFailures.map((f) => f.itemIdentifier),
+      [bad.eventId, afterBad.eventId],
+    );
+    assert.equal(twilio.messages.length, 1);
+    assert.equal(twilio.messages[0]?.attributes.messagingMessageSid, good.params.MessageSid);
+  });
+});
