@@ -1,6 +1,7 @@
 // The one source of truth for the shapes of stateful resources: table keys, index names, TTL attributes,
 // queue FIFO settings and redrive. The CDK stack, the adapters and the local stack all read this module,
 // so a renamed key cannot drift between what is deployed, what the code queries and what runs locally.
+// Never rename a `logicalId`: CloudFormation would replace the resource (orphaning a retained table).
 
 export const Tables = {
   /** Webhook dedupe claims, one item per event id. Items expire (TTL) after the dedupe window. */

@@ -87,7 +87,7 @@ export class WebhookApi extends Construct {
         Validations.of(route).acknowledge({
           id: "AwsSolutions-APIG4",
           reason:
-            "Twilio cannot present API Gateway credentials; every request is authenticated in the webhook function by its X-Twilio-Signature (HMAC-SHA1 of the exact URL and body with the account auth token) and rejected otherwise.",
+            "Twilio cannot present API Gateway credentials; every request is authenticated in the webhook function by its X-Twilio-Signature (HMAC-SHA1 over the exact URL and the signed parameters, keyed with the account auth token) and rejected otherwise.",
         });
       }
     }
@@ -104,8 +104,8 @@ export class WebhookApi extends Construct {
       this.baseUrl = `https://${props.customDomain.domainName}`;
       this.customDomainTarget = domain.regionalDomainName;
     } else {
-      // Built from the API id rather than the stage URL: the function env needs it, and the stage (with
-      // its routes and Lambda integration) must not become a dependency of the function.
+      // Built from the API id alone: the function may only reference resources that do not depend on it
+      // (the integration, routes and invoke permissions all do), and `$default` adds no path prefix.
       const stack = Stack.of(this);
       this.baseUrl = Fn.join("", [
         "https://",

@@ -200,16 +200,24 @@ const handleInbound = async (
   signal: InboundSignal,
 ): Promise<ConsentReport> => {
   const { deps } = work;
-  // Conversations events name the Messaging Service, not our number: tenants used with Conversations
-  // are therefore looked up by MG… first (see docs-compliance.md).
-  const tenant = tenantOf(deps, signal.channel, signal.sender);
+  // Conversations events name the Messaging Service, not our number. When the tenant directory maps
+  // numbers but not that service, our number is read from the participant first, so this use case and
+  // the pre-event check (which sees only the number) agree on the tenant.
+  const known = signal.sender;
+  const needsNumber =
+    known.proxy === undefined &&
+    (known.messagingServiceSid === undefined ||
+      deps.tenants.senders[known.messagingServiceSid] === undefined) &&
+    Object.keys(deps.tenants.senders).length > 0;
+  const early = needsNumber ? await senderOf(work, signal) : known;
+  const tenant = tenantOf(deps, signal.channel, early);
   const settings = deps.settings(tenant);
   const subject: ConsentSubject = { tenant, channel: signal.channel, address: signal.address };
   const base = { tenant, channel: signal.channel, address: signal.address };
   const match = settings.keywords.classify(signal.body, signal.optOutType);
 
   if (match === undefined) {
-    const suppressed = suppressionFor(await deps.store.states(subject), signal.sender);
+    const suppressed = suppressionFor(await deps.store.states(subject), early);
     if (suppressed !== undefined) {
       await deps.store.record(
         recordOf(
@@ -220,7 +228,7 @@ const handleInbound = async (
           signal,
           undefined,
           suppressed.scope,
-          signal.sender,
+          early,
         ),
       );
       work.actions.push("inbound-dropped");
@@ -234,19 +242,10 @@ const handleInbound = async (
     return { ...base, outcome: "no-keyword", actions: work.actions };
   }
 
-  const sender = await senderOf(work, signal);
+  const sender = needsNumber ? early : await senderOf(work, signal);
   const keywordReport = { ...base, intent: match.intent, keyword: match.keyword };
   if (match.intent === "help") {
-    await reply(
-      work,
-      settings,
-      signal.channel,
-      signal.address,
-      sender,
-      match,
-      settings.helpText,
-      "help-sent",
-    );
+    await reply(work, { settings, ...subject, sender, match, body: settings.helpText, action: "help-sent" });
     return { ...keywordReport, outcome: "help", actions: work.actions };
   }
   const action: ConsentAction = match.intent;
@@ -263,21 +262,19 @@ const handleInbound = async (
   const report = { ...keywordReport, decision: decision.outcome };
   if (decision.outcome === "superseded") return { ...report, outcome: "superseded", actions: work.actions };
 
-  const effects: Effects = { subject, sender, scope, record, effectsDone, decision, settings };
+  const effects: Effects = { subject, sender, scope, record, effectsDone };
   if (action === "opt-out") {
     if (decision.outcome === "applied") work.actions.push("suppressed");
     await removeFromConversations(work, effects, match);
     if (decision.statusChanged && !effectsDone.has("confirmed")) {
-      await reply(
-        work,
+      await reply(work, {
         settings,
-        signal.channel,
-        signal.address,
+        ...subject,
         sender,
         match,
-        settings.optOutConfirmation,
-        "confirmation-sent",
-      );
+        body: settings.optOutConfirmation,
+        action: "confirmation-sent",
+      });
       await deps.store.markDone(record, "confirmed");
     }
     return { ...report, outcome: "opted-out", actions: work.actions };
@@ -287,16 +284,14 @@ const handleInbound = async (
     // A STOP processed concurrently (another ingress path) may already have re-suppressed this person.
     const stillSuppressed = suppressionFor(await deps.store.states(subject), sender);
     if (stillSuppressed === undefined) {
-      await reply(
-        work,
+      await reply(work, {
         settings,
-        signal.channel,
-        signal.address,
+        ...subject,
         sender,
         match,
-        settings.optInConfirmation,
-        "confirmation-sent",
-      );
+        body: settings.optInConfirmation,
+        action: "confirmation-sent",
+      });
     }
     await deps.store.markDone(record, "confirmed");
   }
@@ -358,11 +353,7 @@ const handleOptedOutFailure = async (work: Work, signal: OptedOutFailureSignal):
   if (decision.outcome === "superseded") return { ...report, outcome: "superseded", actions: work.actions };
   if (decision.outcome === "applied") work.actions.push("suppressed");
   // No confirmation: the person replied STOP to Twilio earlier and Twilio already answered them.
-  await removeFromConversations(
-    work,
-    { subject, sender, scope, record, effectsDone, decision, settings },
-    undefined,
-  );
+  await removeFromConversations(work, { subject, sender, scope, record, effectsDone }, undefined);
   return { ...report, outcome: "opted-out", actions: work.actions };
 };
 
@@ -374,8 +365,6 @@ type Effects = {
   readonly scope: string;
   readonly record: ConsentRecord;
   readonly effectsDone: ReadonlySet<string>;
-  readonly decision: ConsentDecision;
-  readonly settings: ComplianceSettings;
 };
 
 const channelLabel = (channel: Channel) => (channel === "whatsapp" ? "WhatsApp" : "SMS");
@@ -449,14 +438,17 @@ export const shouldReply = (channel: Channel, match: KeywordMatch, settings: Com
  */
 const reply = async (
   work: Work,
-  settings: ComplianceSettings,
-  channel: Channel,
-  address: string,
-  sender: Sender,
-  match: KeywordMatch,
-  body: string,
-  action: "help-sent" | "confirmation-sent",
+  message: {
+    readonly settings: ComplianceSettings;
+    readonly channel: Channel;
+    readonly address: string;
+    readonly sender: Sender;
+    readonly match: KeywordMatch;
+    readonly body: string;
+    readonly action: "help-sent" | "confirmation-sent";
+  },
 ): Promise<void> => {
+  const { settings, channel, address, sender, match, body, action } = message;
   if (!shouldReply(channel, match, settings) || sender.proxy === undefined) return;
   const { proxy } = sender;
   const result = await twilioCall(work, () =>

@@ -126,6 +126,9 @@ export type LocalStack = {
   stop(): Promise<void>;
 };
 
+const Phases = ["intake", "compute", "emulators", "files"] as const;
+type Phase = (typeof Phases)[number];
+
 const defaults = {
   port: 3000,
   region: "us-east-1",
@@ -226,7 +229,14 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
   const region = options.region ?? defaults.region;
   const twilioSettings: TwilioSettings = options.twilio ?? { mode: "emulator" };
   const functionsDir = options.functionsDir ?? defaults.functionsDir;
-  const cleanups: (() => Promise<void> | void)[] = [];
+  // Shutdown runs phase by phase, in reverse start order within a phase: first nothing new may come in
+  // (front door, schedules), then the compute stops (pollers and workers together, so a batch in flight
+  // ends with its worker instead of holding shutdown up for a whole function timeout), then the
+  // emulators, and the stack file goes last.
+  const cleanups: { readonly phase: Phase; readonly run: () => Promise<unknown> | void }[] = [];
+  const onStop = (phase: Phase, run: () => Promise<unknown> | void): void => {
+    cleanups.push({ phase, run });
+  };
   const runtimes = new Map<FunctionName, FunctionRuntime>();
   const invocations: InvocationRecord[] = [];
   const listeners = new Set<(record: InvocationRecord) => void>();
@@ -241,12 +251,12 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       const errors: unknown[] = [];
-      for (const cleanup of cleanups.splice(0).reverse()) {
-        try {
-          await cleanup();
-        } catch (error) {
-          errors.push(error);
-        }
+      const all = cleanups.splice(0).reverse();
+      for (const phase of Phases) {
+        const results = await Promise.allSettled(
+          all.filter((cleanup) => cleanup.phase === phase).map(async (cleanup) => cleanup.run()),
+        );
+        for (const result of results) if (result.status === "rejected") errors.push(result.reason);
       }
       if (errors.length > 0) throw new AggregateError(errors, "the local stack did not stop cleanly");
     })();
@@ -321,7 +331,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         }
       },
     });
-    cleanups.push(() => frontDoor.stop());
+    onStop("intake", () => frontDoor.stop());
     const publicWebhookBaseUrl = (options.publicWebhookBaseUrl ?? frontDoor.url).replace(/\/+$/, "");
 
     const fifoPatch = await patchFauxqsFifoReceive();
@@ -341,11 +351,11 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         : Promise.resolve(undefined),
     ]);
     const [dynamoResult, sqsResult, emulatorResult] = started;
-    if (dynamoResult.status === "fulfilled") cleanups.push(() => dynamoResult.value.stop());
-    if (sqsResult.status === "fulfilled") cleanups.push(() => sqsResult.value.stop());
+    if (dynamoResult.status === "fulfilled") onStop("emulators", () => dynamoResult.value.stop());
+    if (sqsResult.status === "fulfilled") onStop("emulators", () => sqsResult.value.stop());
     if (emulatorResult.status === "fulfilled" && emulatorResult.value !== undefined) {
       const emulator = emulatorResult.value;
-      cleanups.push(() => emulator.stop());
+      onStop("emulators", () => emulator.stop());
     }
     for (const result of started) if (result.status === "rejected") throw result.reason;
     const dynamodb: DynamoDbLocal = settledValue(dynamoResult);
@@ -355,7 +365,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     const endpoints = { dynamodb: dynamodb.endpoint, sqs: sqs.endpoint };
     const resources = await provision(endpoints, sqs.queueUrl, resourcePrefix);
     const clients = localClients(endpoints, region);
-    cleanups.push(() => {
+    onStop("emulators", () => {
       clients.dynamodb.destroy();
       clients.sqs.destroy();
     });
@@ -409,7 +419,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         onLog: (line) => out.functionLog(name, line),
       });
       runtimes.set(name, runtime);
-      cleanups.push(() => runtime.stop());
+      onStop("compute", () => runtime.stop());
     }
 
     const eventSources: EventSource[] = [];
@@ -448,8 +458,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       });
       eventSources.push(source);
     }
-    // Stopped before the runtimes (cleanups run in reverse): polling ends, batches in flight settle.
-    cleanups.push(() => Promise.all(eventSources.map((source) => source.stop())).then(() => undefined));
+    for (const source of eventSources) onStop("compute", () => source.stop());
 
     const schedules: Schedule[] = [];
     if (options.schedules !== false) {
@@ -472,7 +481,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         );
       }
     }
-    cleanups.push(() => {
+    onStop("intake", () => {
       for (const schedule of schedules) schedule.stop();
     });
 
@@ -483,7 +492,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         options.queueDepthIntervalMs ?? defaults.queueDepthIntervalMs,
         out,
       );
-      cleanups.push(() => monitor.stop());
+      onStop("intake", () => monitor.stop());
     }
 
     const stackInfo: StackInfo = {
@@ -519,7 +528,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     const stackFile = options.stackFile;
     if (stackFile !== undefined) {
       await writeStackFile(stackFile, stackInfo);
-      cleanups.unshift(() => removeStackFile(stackFile));
+      onStop("files", () => removeStackFile(stackFile));
     }
 
     markReady();

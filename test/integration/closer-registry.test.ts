@@ -11,7 +11,7 @@ import {
   dynamoConversationRegistry,
   encodeStaleCursor,
 } from "../../lib/adapters/conversation-registry.ts";
-import { type ConversationCloser, type CloserRunSettings, runCloser } from "../../lib/app/closer.ts";
+import { type CloserRunSettings, type ConversationCloser, runCloser } from "../../lib/app/closer.ts";
 import { systemClock, tokenBucket } from "../../lib/app/rate-limiter.ts";
 import type { LatestMessage } from "../../lib/domain/closer.ts";
 import { TwilioApiError } from "../../lib/domain/twilio-errors.ts";
@@ -38,7 +38,11 @@ before(async () => {
       if (context.commandName === "QueryCommand") {
         const input = args.input as { IndexName?: string };
         const output = result.output as { ScannedCount?: number; Count?: number };
-        queries.push({ index: input.IndexName, scanned: output.ScannedCount ?? 0, returned: output.Count ?? 0 });
+        queries.push({
+          index: input.IndexName,
+          scanned: output.ScannedCount ?? 0,
+          returned: output.Count ?? 0,
+        });
       }
       return result;
     },
@@ -55,7 +59,8 @@ const freshTable = async (): Promise<string> => {
   return names.conversations;
 };
 
-const sid = (group: number, n: number) => `CH${group.toString(16).padStart(4, "0")}${n.toString(16).padStart(28, "0")}`;
+const sid = (group: number, n: number) =>
+  `CH${group.toString(16).padStart(4, "0")}${n.toString(16).padStart(28, "0")}`;
 
 type Seed = Parameters<ReturnType<typeof dynamoConversationRegistry>["seed"]>[0][number];
 
@@ -156,7 +161,10 @@ describe("closer on DynamoDB Local", () => {
     assert.equal(first.closed, 300);
     assert.deepEqual(first.skippedBy, { "protected-priority": 200 });
     assert.equal(twilio.closed.size, 300);
-    assert.ok(queries.every((query) => query.index === "byActivity"), "no base-table queries or scans");
+    assert.ok(
+      queries.every((query) => query.index === "byActivity"),
+      "no base-table queries or scans",
+    );
 
     for (const row of [stale[0], stale[299]]) {
       const recorded = await closer.registry.get(row?.conversationSid ?? "");

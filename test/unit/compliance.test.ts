@@ -538,6 +538,36 @@ describe("Conversations and 21610 sources", () => {
     assert.equal(entry?.record.eventAt, T0, "event time is Twilio's DateCreated");
   });
 
+  test("onMessageAdded under a number-mapped tenant: our number is read first, the tenant's keywords apply", async () => {
+    twilio.addConversation("CH-acme", MG);
+    twilio.addParticipant("CH-acme", "MB-acme", `whatsapp:${Person}`, `whatsapp:${OurNumber}`);
+    const directory: TenantDirectory = {
+      defaultTenant: "default",
+      senders: { [`whatsapp:${OurNumber}`]: "acme" },
+      tenants: { acme: { compliance: { extraKeywords: { optOut: ["PARAR"] } } } },
+    };
+    const envelope: Envelope = {
+      v: 1,
+      eventId: "onMessageAdded:IM2",
+      kind: "conversations.onMessageAdded",
+      receivedAt: T0,
+      params: {
+        ConversationSid: "CH-acme",
+        MessageSid: "IM2",
+        MessagingServiceSid: MG,
+        Author: `whatsapp:${Person}`,
+        ParticipantSid: "MB-acme",
+        Body: "¡Parar!",
+      },
+    };
+    const tenantDeps = { ...deps(), tenants: directory, settings: complianceSettingsLookup(directory) };
+    const result = await processConsentBatch(tenantDeps, [toRecord(envelope, "conv:CH-acme")], () => 30_000);
+    assert.equal(result.records[0]?.report?.tenant, "acme");
+    assert.equal(result.records[0]?.report?.outcome, "opted-out");
+    const [state] = await store.states({ tenant: "acme", channel: "whatsapp", address: Person });
+    assert.equal(state?.status, "opted-out");
+  });
+
   test("a 21610 status callback suppresses and removes, without a confirmation", async () => {
     const { report } = await processOne(statusFailure("21610"));
     assert.equal(report?.outcome, "opted-out");
