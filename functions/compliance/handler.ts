@@ -17,6 +17,7 @@ import { isPoison } from "../../lib/app/sqs-batch.ts";
 import { parseComplianceConfig } from "../../lib/config/compliance-config.ts";
 import { processEnv } from "../../lib/config/env.ts";
 import { parseTwilioRestConfig } from "../../lib/config/twilio-config.ts";
+import { InvalidConsentEventError } from "../../lib/domain/consent.ts";
 import { classifyTwilioFailure, TwilioApiError } from "../../lib/domain/twilio-errors.ts";
 import { Queues } from "../../lib/resources.ts";
 
@@ -42,7 +43,7 @@ const redactNumbers = (text: string): string =>
   text.replace(/(?:whatsapp:)?\+?\d{6,15}/g, (number) => maskAddress(number) ?? "••••");
 
 const failureClass = (error: unknown): string => {
-  if (isPoison(error)) return "poison";
+  if (isPoison(error) || error instanceof InvalidConsentEventError) return "poison";
   if (error instanceof TwilioApiError) return classifyTwilioFailure(error);
   return error instanceof Error ? error.name : "unknown";
 };

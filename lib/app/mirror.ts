@@ -323,6 +323,11 @@ type Customer = {
   readonly settings: TenantMirrorSettings;
   /** Event time (epoch ms) of the record being processed. */
   readonly at: number;
+  /**
+   * Bind only after posting: Twilio delivers whatever is posted to a bound customer, so a system copy
+   * of an outbound message must land before the binding exists (see `bindAfterPost`).
+   */
+  readonly bindAfterPost: boolean;
 };
 
 const customerOf = (
@@ -332,6 +337,7 @@ const customerOf = (
   proxyAddress: string | undefined,
   messagingServiceSid: string | undefined,
   at: number,
+  bindAfterPost = false,
 ): Customer => {
   const settings = deps.settingsFor(tenantId);
   return {
@@ -340,6 +346,7 @@ const customerOf = (
     messagingServiceSid: settings.messagingServiceSid ?? messagingServiceSid,
     settings,
     at,
+    bindAfterPost,
   };
 };
 
@@ -353,7 +360,9 @@ const resolveThread = async (
   stale?: string,
 ): Promise<ThreadMapping> => {
   const current = await deps.threads.get(customer.key);
-  if (current !== undefined && current.conversationSid !== stale) return ensureBound(deps, customer, current);
+  if (current !== undefined && current.conversationSid !== stale) {
+    return customer.bindAfterPost ? current : ensureBound(deps, customer, current);
+  }
   return openThread(deps, customer, current);
 };
 
@@ -477,7 +486,7 @@ const openThread = async (
       conversationSid = existing.conversationSid;
     }
     let boundAt = 0;
-    if (customer.settings.bindCustomer && proxyAddress !== undefined) {
+    if (customer.settings.bindCustomer && proxyAddress !== undefined && !customer.bindAfterPost) {
       const bind = await idempotent(deps, () =>
         deps.twilio.addCustomer(conversationSid, { address: customer.key.address, proxyAddress }),
       );
@@ -504,6 +513,23 @@ const openThread = async (
     );
   }
   throw new ThreadUnavailableError(`no open thread within ${MaxGenerationProbe} unique-name generations`);
+};
+
+/**
+ * Binds the customer into the thread that just took a post. A closed thread is left alone (the post
+ * landed, so it closed just now; the next message replaces it); a conflict repoints the mapping.
+ */
+const bindAfterPost = async (deps: MirrorDeps, customer: Customer, thread: ThreadMapping): Promise<void> => {
+  const proxyAddress = customer.proxyAddress;
+  if (thread.bound || !customer.settings.bindCustomer || proxyAddress === undefined) return;
+  const result = await idempotent(deps, () =>
+    deps.twilio.addCustomer(thread.conversationSid, { address: customer.key.address, proxyAddress }),
+  );
+  if (result.kind === "bound" || result.kind === "already-bound") {
+    await deps.threads.markBound(customer.key, thread.conversationSid, { proxyAddress, at: deps.now() });
+  } else if (result.kind === "bound-elsewhere") {
+    await adoptHolder(deps, customer, thread, result.holderSid);
+  }
 };
 
 /** A thread we could not write to: record what we learnt, so the closer stops considering it. */
@@ -752,6 +778,7 @@ const mirrorStatus = async (deps: MirrorDeps, envelope: Envelope): Promise<Mirro
     callback.from ?? sent?.from,
     callback.messagingServiceSid,
     envelope.receivedAt,
+    true,
   );
   let thread = await resolveThread(deps, customer);
   for (let replacements = 0; replacements <= MaxThreadReplacements; replacements += 1) {
@@ -759,14 +786,17 @@ const mirrorStatus = async (deps: MirrorDeps, envelope: Envelope): Promise<Mirro
     const recent = await idempotent(deps, () => deps.twilio.recentMessages(conversationSid, RecentMessages));
     if (recent !== undefined) {
       // Our copy may exist although the ledger does not say so: a crash after posting, or an expired entry.
-      const earlier =
+      const otherThread =
         entry?.conversationSid !== undefined && entry.conversationSid !== conversationSid
-          ? await findMirroredCopy(deps, entry.conversationSid, sid)
-          : mirroredCopyOf(recent, sid);
-      if (earlier !== undefined) {
+          ? entry.conversationSid
+          : undefined;
+      const here = mirroredCopyOf(recent, sid);
+      const copy =
+        here ?? (otherThread === undefined ? undefined : await findMirroredCopy(deps, otherThread, sid));
+      if (copy !== undefined) {
         await deps.ledger.complete(sid, {
-          conversationSid: entry?.conversationSid ?? conversationSid,
-          messageSid: earlier.messageSid,
+          conversationSid: here !== undefined ? conversationSid : (otherThread ?? conversationSid),
+          messageSid: copy.messageSid,
           at: deps.now(),
         });
         return applyStatus(deps, update, key, tenantId);
@@ -821,6 +851,7 @@ const mirrorStatus = async (deps: MirrorDeps, envelope: Envelope): Promise<Mirro
           at: deps.now(),
           status: { status, errorCode: callback.errorCode },
         });
+        await bindAfterPost(deps, customer, thread);
         await deps.registry.touch({ conversationSid, tenantId, at: envelope.receivedAt });
         return { outcome: "outbound-mirrored", tenantId, conversationSid, address: key.address };
       }

@@ -74,7 +74,10 @@ const timer = (value: unknown, where: string, minMs: number, fallback: string | 
   const ms = durationMs(value);
   if (ms === undefined) throw new ConfigError(`${where} must be an ISO 8601 duration such as PT24H`);
   if (ms === 0) return undefined;
-  if (ms < minMs) throw new ConfigError(`${where} must be at least ${minMs / 60_000} minutes`);
+  if (ms < minMs) {
+    const minutes = minMs / 60_000;
+    throw new ConfigError(`${where} must be at least ${minutes} minute${minutes === 1 ? "" : "s"}`);
+  }
   return value;
 };
 

@@ -233,8 +233,8 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
   // (front door, schedules), then the compute stops (pollers and workers together, so a batch in flight
   // ends with its worker instead of holding shutdown up for a whole function timeout), then the
   // emulators, and the stack file goes last.
-  const cleanups: { readonly phase: Phase; readonly run: () => Promise<unknown> | void }[] = [];
-  const onStop = (phase: Phase, run: () => Promise<unknown> | void): void => {
+  const cleanups: { readonly phase: Phase; readonly run: () => unknown }[] = [];
+  const onStop = (phase: Phase, run: () => unknown): void => {
     cleanups.push({ phase, run });
   };
   const runtimes = new Map<FunctionName, FunctionRuntime>();

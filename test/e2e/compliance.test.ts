@@ -5,11 +5,12 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { DeleteMessageCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
+import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import twilio from "twilio";
 import { PreEventReasons } from "../../lib/adapters/consent-pre-event-policy.ts";
 import { DefaultComplianceTexts } from "../../lib/config/compliance-config.ts";
 import { parseEnvelope } from "../../lib/domain/queue-envelope.ts";
+import { silentConsole } from "../../lib/local/console.ts";
 import { localClients } from "../../lib/local/provision.ts";
 import { EmulatedTwilioAccount, type LocalStack, startLocalStack } from "../../lib/local/stack.ts";
 import type { TwilioEmulator } from "../../lib/local/twilio-emulator/server.ts";
@@ -32,6 +33,7 @@ let stack: LocalStack;
 let emulator: TwilioEmulator;
 let sdk: ReturnType<typeof twilio>;
 let sqs: ReturnType<typeof localClients>["sqs"];
+const complianceLogs: Record<string, unknown>[] = [];
 
 before(async () => {
   // `npm test` builds every bundle first; a lone run of this file builds what it needs.
@@ -44,6 +46,17 @@ before(async () => {
     queueDepthIntervalMs: 0,
     visibilityTimeoutSeconds: 2,
     functions: { mirror: { bundleDir: "test/e2e/.no-mirror-bundle" } },
+    console: {
+      ...silentConsole,
+      functionLog: (name, line) => {
+        if (name !== "compliance" || !line.startsWith("{")) return;
+        try {
+          complianceLogs.push(JSON.parse(line));
+        } catch {
+          // Not one of our JSON log lines (e.g. a runtime message).
+        }
+      },
+    },
   });
   if (stack.twilioEmulator === undefined) throw new Error("the stack should run the Twilio emulator");
   emulator = stack.twilioEmulator;
@@ -244,5 +257,36 @@ describe("opt-out compliance on the local stack", () => {
     // The store lookup itself is held to p99 < 100 ms in test/integration/consent-store.test.ts; here
     // HTTP, signature verification and the local Lambda runner add their share on a shared CI machine.
     assert.ok(p99 < 1000, `p99 ${p99} ms`);
+  });
+
+  test("a poison record fails alone on every delivery, with its reason logged, until it lands in the DLQ", async () => {
+    const sent = await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: stack.resources.queueUrls.consent,
+        MessageBody: "{not an envelope",
+        MessageGroupId: "addr:poison",
+        MessageDeduplicationId: "poison-1",
+      }),
+    );
+    const deadline = Date.now() + 60_000;
+    let dead: string[] = [];
+    while (dead.length === 0 && Date.now() < deadline) {
+      const { Messages = [] } = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: stack.resources.deadLetterQueueUrls.consent,
+          WaitTimeSeconds: 1,
+          MessageSystemAttributeNames: ["ApproximateReceiveCount"],
+        }),
+      );
+      dead = Messages.map((message) => message.MessageId ?? "");
+    }
+    assert.deepEqual(dead, [sent.MessageId]);
+    const failures = complianceLogs.filter(
+      (line) => line.msg === "compliance-record-failed" && line.messageId === sent.MessageId,
+    );
+    assert.equal(failures.length, 5, "one failure log per delivery (maxReceiveCount 5)");
+    assert.equal(failures.at(-1)?.nextStop, "dead-letter-queue");
+    assert.equal(failures[0]?.failureClass, "poison");
+    assert.match(String(failures[0]?.reason), /not JSON/);
   });
 });

@@ -24,7 +24,13 @@ import {
   UngatedInboundError,
 } from "../../lib/app/mirror.ts";
 import { processFifoBatch } from "../../lib/app/sqs-batch.ts";
-import { DefaultMirrorSettings, type TenantMirrorSettings } from "../../lib/config/mirror-config.ts";
+import { ConfigError } from "../../lib/config/errors.ts";
+import {
+  DefaultMirrorSettings,
+  durationMs,
+  parseMirrorConfig,
+  type TenantMirrorSettings,
+} from "../../lib/config/mirror-config.ts";
 import {
   type CustomerKey,
   MirrorMarker,
@@ -917,6 +923,44 @@ describe("outbound messages (status callbacks)", () => {
     assert.equal(systemMessages()[0]?.attributes.status, "delivered");
   });
 
+  test("first contact: the system copy is posted before the customer is bound, so Twilio does not send it again", async () => {
+    twilio.sent.set("SM9", {
+      sid: "SM9",
+      from: AcmeNumber,
+      to: Customer,
+      body: "Welcome",
+      direction: "outbound-api",
+    });
+    await mirrorEvent(deps, status("SM9", "sent"));
+    const posted = twilio.calls.indexOf("postMessage");
+    const bound = twilio.calls.indexOf("addCustomer");
+    assert.ok(posted >= 0 && bound > posted, `post (${posted}) before bind (${bound})`);
+    assert.deepEqual(
+      twilio.participants.map((p) => [p.address, p.proxyAddress]),
+      [[Customer, AcmeNumber]],
+    );
+    // The customer's reply then finds a bound thread.
+    const reply = await mirrorEvent(deps, inbound({ Body: "thanks" }));
+    assert.equal(reply.conversationSid, onlyConversation().sid);
+    assert.equal(twilio.count("addCustomer"), 1);
+  });
+
+  test("a crash after posting the system message is recovered without a second copy", async () => {
+    twilio.sent.set("SM8", {
+      sid: "SM8",
+      from: AcmeNumber,
+      to: Customer,
+      body: "hi",
+      direction: "outbound-api",
+    });
+    ledger.failNextComplete = true;
+    await assert.rejects(mirrorEvent(deps, status("SM8", "sent")), /DynamoDB unavailable/);
+    assert.equal(systemMessages().length, 1);
+    assert.equal((await mirrorEvent(deps, status("SM8", "delivered"))).outcome, "status-applied");
+    assert.equal(systemMessages().length, 1);
+    assert.equal(systemMessages()[0]?.attributes.status, "delivered");
+  });
+
   test("outbound into an existing thread lands after the customer's messages", async () => {
     await mirrorEvent(deps, inbound({ Body: "question" }));
     twilio.sent.set("SM4", {
@@ -1109,5 +1153,70 @@ describe("batch processing", () => {
     );
     assert.equal(twilio.messages.length, 1);
     assert.equal(twilio.messages[0]?.attributes.messagingMessageSid, good.params.MessageSid);
+  });
+});
+
+// ---- Configuration ----------------------------------------------------------------------------------
+
+describe("mirror configuration", () => {
+  const env = (tenantConfig: unknown) => ({
+    CONVERSATIONS_TABLE_NAME: "conversations",
+    TWILIO_ACCOUNT_SID: `AC${"1".repeat(32)}`,
+    TWILIO_AUTH_TOKEN: "token",
+    TENANT_CONFIG: JSON.stringify(tenantConfig),
+  });
+
+  test("per-tenant sections, defaults for the rest", () => {
+    const config = parseMirrorConfig(
+      env({
+        senders: { [AcmeNumber]: "acme" },
+        tenants: {
+          acme: { mirror: { timers: { inactive: "PT30M", closed: null }, bindCustomer: false } },
+          quiet: { mirror: { timers: null, messagingServiceSid: `MG${"b".repeat(32)}` } },
+        },
+      }),
+    );
+    assert.equal(config.conversationsTableName, "conversations");
+    assert.deepEqual(config.settingsFor("acme"), {
+      timers: { inactive: "PT30M", closed: undefined },
+      messagingServiceSid: undefined,
+      bindCustomer: false,
+    });
+    assert.deepEqual(config.settingsFor("quiet").timers, { inactive: undefined, closed: undefined });
+    assert.equal(config.settingsFor("quiet").messagingServiceSid, `MG${"b".repeat(32)}`);
+    assert.deepEqual(config.settingsFor("unknown"), DefaultMirrorSettings);
+    assert.deepEqual(DefaultMirrorSettings.timers, { inactive: "PT24H", closed: "P7D" });
+  });
+
+  test("mistakes fail the cold start with the field named", () => {
+    const cases: [unknown, RegExp][] = [
+      [{ timers: { closed: "PT5M" } }, /timers\.closed must be at least 10 minutes/],
+      [{ timers: { inactive: "PT30S" } }, /timers\.inactive must be at least 1 minute$/],
+      [{ timers: { inactive: "24 hours" } }, /timers\.inactive must be an ISO 8601 duration/],
+      [{ messagingServiceSid: "PN123" }, /messagingServiceSid must be a Messaging Service SID/],
+      [{ bindCustomer: "yes" }, /bindCustomer must be true or false/],
+      ["on", /mirror must be an object/],
+    ];
+    for (const [mirror, message] of cases) {
+      assert.throws(
+        () => parseMirrorConfig(env({ tenants: { acme: { mirror } } })),
+        ConfigError,
+        String(message),
+      );
+      assert.throws(() => parseMirrorConfig(env({ tenants: { acme: { mirror } } })), message);
+    }
+    assert.throws(
+      () => parseMirrorConfig({ ...env({}), CONVERSATIONS_TABLE_NAME: "" }),
+      /CONVERSATIONS_TABLE_NAME/,
+    );
+  });
+
+  test("ISO 8601 durations", () => {
+    assert.equal(durationMs("P7D"), 7 * 24 * 3600_000);
+    assert.equal(durationMs("P1DT2H30M"), (26 * 60 + 30) * 60_000);
+    assert.equal(durationMs("PT0S"), 0);
+    assert.equal(durationMs("P"), undefined);
+    assert.equal(durationMs("PT"), undefined);
+    assert.equal(durationMs("7 days"), undefined);
   });
 });

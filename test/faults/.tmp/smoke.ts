@@ -1,0 +1,25 @@
+import { interposeEmulatorProxies } from "../interpose/hooks.ts";
+interposeEmulatorProxies();
+const { startLocalStack, EmulatedTwilioAccount } = await import("../../../lib/local/stack.ts");
+const { proxyFor } = await import("../interpose/registry.ts");
+const { expectedSignature } = await import("../../../lib/domain/signature.ts");
+const stack = await startLocalStack({ port: 0, schedules: false, queueDepthIntervalMs: 0 });
+console.log("api", stack.apiUrl, stack.stackInfo.aws.sqsEndpoint, stack.stackInfo.aws.dynamodbEndpoint);
+const send = async () => {
+  const sid = `SM${crypto.randomUUID().replaceAll("-", "")}`;
+  const params = { MessageSid: sid, SmsMessageSid: sid, AccountSid: EmulatedTwilioAccount.accountSid, From: "+14155550100", To: EmulatedTwilioAccount.phoneNumber, Body: "hi", NumMedia: "0" };
+  const path = "/twilio/messaging/inbound";
+  const t0 = performance.now();
+  const res = await fetch(stack.apiUrl + path, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", "x-twilio-signature": expectedSignature(EmulatedTwilioAccount.authToken, stack.stackInfo.publicWebhookBaseUrl + path, params) }, body: new URLSearchParams(params).toString() });
+  return [res.status, Math.round(performance.now() - t0)];
+};
+console.log("up", await send());
+await proxyFor("sqs").cut();
+console.log("sqs cut", await send());
+await proxyFor("sqs").restore();
+console.log("sqs back", await send());
+await proxyFor("dynamodb").cut();
+console.log("ddb cut", await send());
+await proxyFor("dynamodb").restore();
+console.log("ddb back", await send());
+await stack.stop();
