@@ -284,6 +284,16 @@ describe("outbound mirroring", () => {
       status: "sent",
       errorCode: null,
     });
+    const whatsappThread = emulator.state.conversation(
+      `t_default_whatsapp_${customer.slice("whatsapp:+".length)}`,
+    );
+    assert.deepEqual(
+      emulator.state
+        .participants(whatsappThread?.sid ?? "")
+        .map((p) => [p.address, p.proxyAddress, p.channel]),
+      [[customer, sender, "whatsapp"]],
+      "bound after the copy was posted, so the customer's reply lands in this thread",
+    );
     await callback("read");
     await callback("delivered");
     assert.equal(attributes().status, "read", "a late delivered does not undo read");
