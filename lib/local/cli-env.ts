@@ -46,7 +46,11 @@ export const twilioSettingsFrom = (env: Env): TwilioSettings => {
         `${names.authToken}/${names.apiKeySid} are set without ${names.accountSid}: set it to use real Twilio, or unset them to use the emulator`,
       );
     }
-    return { mode: "emulator", port: portFrom(env, names.twilioEmulatorPort, DefaultPorts.twilioEmulator) };
+    return {
+      mode: "emulator",
+      port: portFrom(env, names.twilioEmulatorPort, DefaultPorts.twilioEmulator),
+      portVariable: names.twilioEmulatorPort,
+    };
   }
   if (!/^AC[0-9a-fA-F]{32}$/.test(accountSid)) {
     throw new StackConfigError(

@@ -17,7 +17,7 @@ import {
 } from "../resources.ts";
 import { type StackConsole, silentConsole } from "./console.ts";
 import { type DynamoDbLocal, startDynamoDbLocal } from "./dynamodb-local.ts";
-import { StackConfigError } from "./errors.ts";
+import { PortInUseError, StackConfigError } from "./errors.ts";
 import { type BatchReport, type EventSource, startEventSource } from "./event-source.ts";
 import { patchFauxqsFifoReceive } from "./fauxqs-fifo.ts";
 import {
@@ -43,7 +43,13 @@ export const EmulatedTwilioAccount = {
 } as const;
 
 export type TwilioSettings =
-  | { readonly mode: "emulator"; readonly port?: number }
+  | {
+      readonly mode: "emulator";
+      /** 0 (default) picks a free port. */
+      readonly port?: number;
+      /** Variable that sets `port`, named in the "port in use" message. */
+      readonly portVariable?: string;
+    }
   | {
       readonly mode: "real";
       readonly accountSid: string;
@@ -347,6 +353,12 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
             authToken: EmulatedTwilioAccount.authToken,
             phoneNumbers: [EmulatedTwilioAccount.phoneNumber],
             onRequest: (entry) => out.twilio(entry),
+          }).catch((error: unknown) => {
+            if (isAddressInUse(error)) {
+              const variable = twilioSettings.portVariable ?? "the emulator port";
+              throw new PortInUseError(twilioSettings.port ?? 0, variable, { cause: error });
+            }
+            throw error;
           })
         : Promise.resolve(undefined),
     ]);
@@ -608,6 +620,9 @@ function settledValue<T>(result: PromiseSettledResult<T>): T {
   if (result.status === "rejected") throw result.reason;
   return result.value;
 }
+
+const isAddressInUse = (error: unknown): boolean =>
+  error instanceof Error && "code" in error && error.code === "EADDRINUSE";
 
 const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 

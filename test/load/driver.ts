@@ -120,7 +120,8 @@ export const drive = async (
     const wait = dueAt - Date.now();
     if (wait > 0) await sleep(wait);
     const stream =
-      outcome.event.sender ?? (outcome.event.outboundSid === undefined ? undefined : `out:${outcome.event.outboundSid}`);
+      outcome.event.sender ??
+      (outcome.event.outboundSid === undefined ? undefined : `out:${outcome.event.outboundSid}`);
     if (stream === undefined) {
       deliveries.push(deliver(outcome));
       continue;

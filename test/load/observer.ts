@@ -3,8 +3,9 @@
 // Messaging SID it copies in `attributes.messagingMessageSid`) and the stack console's reports (every SQS
 // batch a consumer got, what was deleted and what was left for a retry; function log lines; Twilio
 // calls). Nothing here reads the functions' tables.
-import type { BatchReport } from "../../lib/local/event-source.ts";
+
 import { type StackConsole, silentConsole } from "../../lib/local/console.ts";
+import type { BatchReport } from "../../lib/local/event-source.ts";
 import type { TwilioEmulator } from "../../lib/local/twilio-emulator/server.ts";
 
 export type MirroredCopy = {

@@ -68,7 +68,10 @@ export const seededRandom = (seed: number): (() => number) => {
 
 /** Customer addresses of a run: +1 415 7xx xxxx, distinct per run id so runs never share threads. */
 export const senderAddresses = (count: number, runId: number): string[] =>
-  Array.from({ length: count }, (_, i) => `+1415${String(runId % 1000).padStart(3, "0")}${String(i).padStart(4, "0")}`);
+  Array.from(
+    { length: count },
+    (_, i) => `+1415${String(runId % 1000).padStart(3, "0")}${String(i).padStart(4, "0")}`,
+  );
 
 export const buildPlan = (options: PlanOptions, senders: readonly string[]): PlannedEvent[] => {
   const random = seededRandom(options.seed);
@@ -91,7 +94,10 @@ export const buildPlan = (options: PlanOptions, senders: readonly string[]): Pla
   );
   const statusShare = 0.15;
   const conversationShare = 0.15;
-  const inboundEvents = Math.max(senders.length, Math.round(options.events * (1 - statusShare - conversationShare)));
+  const inboundEvents = Math.max(
+    senders.length,
+    Math.round(options.events * (1 - statusShare - conversationShare)),
+  );
   const statusEvents = Math.min(statusesLeft.length, Math.round(options.events * statusShare));
   const conversationEvents = Math.max(0, options.events - inboundEvents - statusEvents);
 
@@ -176,7 +182,9 @@ export const buildPlan = (options: PlanOptions, senders: readonly string[]): Pla
     streams.set(key, [...(streams.get(key) ?? []), position]);
   });
   for (const positions of streams.values()) {
-    const ordered = positions.flatMap((p) => (drafts[p] === undefined ? [] : [drafts[p]])).sort((a, b) => rank(a) - rank(b));
+    const ordered = positions
+      .flatMap((p) => (drafts[p] === undefined ? [] : [drafts[p]]))
+      .sort((a, b) => rank(a) - rank(b));
     positions.forEach((position, i) => {
       const draft = ordered[i];
       if (draft !== undefined) drafts[position] = draft;
@@ -199,7 +207,11 @@ export type SignedRequest = {
   readonly body: string;
 };
 
-export const signedRequest = (event: PlannedEvent, authToken: string, publicBaseUrl: string): SignedRequest => ({
+export const signedRequest = (
+  event: PlannedEvent,
+  authToken: string,
+  publicBaseUrl: string,
+): SignedRequest => ({
   path: event.path,
   headers: twilioHeaders(signatureFor(authToken, `${publicBaseUrl}${event.path}`, event.params)),
   body: encodeForm(event.params),
