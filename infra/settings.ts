@@ -1,7 +1,8 @@
 // Deployment settings read from CDK context (`cdk.json` or `cdk deploy -c key=value`), parsed once into a
 // typed record so constructs never see raw context values.
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
-import { defaultMetricsNamespace } from "../lib/function-env.ts";
+import { EnvNames } from "../lib/config/env.ts";
+import { allSettingNames, defaultMetricsNamespace } from "../lib/function-env.ts";
 import { ContextError } from "./errors.ts";
 
 export const ContextKeys = {
@@ -14,6 +15,8 @@ export const ContextKeys = {
   apiBurstLimit: "apiBurstLimit",
   logRetentionDays: "logRetentionDays",
   metricsNamespace: "metricsNamespace",
+  functionSettings: "functionSettings",
+  tenantConfig: "tenantConfig",
 } as const;
 
 export interface CustomDomain {
@@ -35,6 +38,8 @@ export interface BackboneSettings {
   readonly apiThrottle: ApiThrottle;
   readonly logRetention: RetentionDays;
   readonly metricsNamespace: string;
+  /** Function settings by env variable name (`TENANT_CONFIG`, `CLOSER_IDLE_MINUTES`, …). */
+  readonly functionSettings: Readonly<Record<string, string>>;
 }
 
 export const defaultSettings: BackboneSettings = {
@@ -44,6 +49,41 @@ export const defaultSettings: BackboneSettings = {
   apiThrottle: { rateLimit: 500, burstLimit: 1000 },
   logRetention: RetentionDays.ONE_MONTH,
   metricsNamespace: defaultMetricsNamespace,
+  functionSettings: {},
+};
+
+/** Lambda allows 4 KB of environment in total; tenant config beyond this belongs in a parameter store. */
+const maxTenantConfigBytes = 2048;
+
+const functionSettings = (read: ReadContext): Record<string, string> => {
+  const raw = read(ContextKeys.functionSettings) ?? {};
+  const parsed = typeof raw === "string" ? JSON.parse(raw) : raw;
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new ContextError(`context "functionSettings" must be an object of VARIABLE: value`);
+  }
+  const settings: Record<string, string> = {};
+  for (const [name, value] of Object.entries(parsed)) {
+    if (!allSettingNames.has(name)) {
+      throw new ContextError(
+        `context "functionSettings" has unknown setting "${name}"; known: ${[...allSettingNames].join(", ")}`,
+      );
+    }
+    if (!["string", "number", "boolean"].includes(typeof value)) {
+      throw new ContextError(`context "functionSettings.${name}" must be a string, number or boolean`);
+    }
+    settings[name] = String(value);
+  }
+  const tenants = read(ContextKeys.tenantConfig);
+  if (tenants !== undefined && tenants !== null && tenants !== "") {
+    const json = typeof tenants === "string" ? tenants : JSON.stringify(tenants);
+    if (Buffer.byteLength(json) > maxTenantConfigBytes) {
+      throw new ContextError(
+        `context "tenantConfig" is ${Buffer.byteLength(json)} bytes; Lambda environments are limited to 4 KB in total, keep it under ${maxTenantConfigBytes}`,
+      );
+    }
+    settings[EnvNames.tenantConfig] = json;
+  }
+  return settings;
 };
 
 type ReadContext = (key: string) => unknown;
@@ -112,5 +152,6 @@ export const settingsFromContext = (read: ReadContext): BackboneSettings => {
     apiThrottle: { rateLimit, burstLimit },
     logRetention: retention(read, ContextKeys.logRetentionDays, defaultSettings.logRetention),
     metricsNamespace: optionalText(read, ContextKeys.metricsNamespace) ?? defaultSettings.metricsNamespace,
+    functionSettings: functionSettings(read),
   };
 };

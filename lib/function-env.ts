@@ -1,6 +1,7 @@
 // The environment each deployed function receives, as a pure function of resolved resource names. The CDK
 // binders build every variable from the pieces below (with tokens for names) and the local stack calls
 // `functionEnv` with emulator names, so "what runs locally" and "what is deployed" cannot drift.
+import { CloserEnvNames } from "./config/closer-config.ts";
 import { EnvNames, queueEnvName, tableEnvName } from "./config/env.ts";
 import { type FunctionName, Functions, type QueueName, type TableName, Tables } from "./resources.ts";
 
@@ -19,7 +20,28 @@ export interface ResolvedResources {
   /** Origin Twilio signs against, without a trailing slash, e.g. `https://hooks.example.com`. */
   readonly publicWebhookBaseUrl: string;
   readonly metricsNamespace?: string;
+  /** Deployer settings by variable name (see `FunctionSettingNames`); each function gets the ones it reads. */
+  readonly settings?: Readonly<Record<string, string>>;
 }
+
+/**
+ * The non-resource settings each function reads, by variable name. A deployer sets them once (CDK context
+ * `functionSettings` / `tenantConfig`, or the environment of `npm start`) and each function receives only
+ * the names it reads, so a typo is an error instead of a silently ignored variable.
+ */
+export const FunctionSettingNames = {
+  webhook: [EnvNames.tenantConfig, EnvNames.dedupeTtlSeconds, EnvNames.maxBodyBytes],
+  compliance: [EnvNames.tenantConfig],
+  mirror: [EnvNames.tenantConfig],
+  closer: [EnvNames.tenantConfig, ...Object.values(CloserEnvNames)],
+} as const satisfies Record<FunctionName, readonly string[]>;
+
+export const allSettingNames: ReadonlySet<string> = new Set(Object.values(FunctionSettingNames).flat());
+
+export const settingsEnv = (name: FunctionName, settings: Readonly<Record<string, string>> = {}): EnvVars => {
+  const accepted: readonly string[] = FunctionSettingNames[name];
+  return Object.fromEntries(Object.entries(settings).filter(([key]) => accepted.includes(key)));
+};
 
 export type EnvVars = Readonly<Record<string, string>>;
 
@@ -72,4 +94,5 @@ export const functionEnv = (name: FunctionName, resources: ResolvedResources): E
     ...functionTables(name).map(({ table }) => tableEnv(table, resources.tableNames[table])),
     ...functionSendsTo(name).map((queue) => queueEnv(queue, resources.queueUrls[queue])),
     ...(receivesWebhooks(name) ? [publicWebhookEnv(resources.publicWebhookBaseUrl)] : []),
+    settingsEnv(name, resources.settings),
   ]);

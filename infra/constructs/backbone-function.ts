@@ -19,6 +19,7 @@ import {
   queueEnv,
   runtimeEnv,
   secretEnv,
+  settingsEnv,
   type TableAccess,
   tableEnv,
 } from "../../lib/function-env.ts";
@@ -124,6 +125,11 @@ export class BackboneFunction extends Construct {
   bindSecret(secret: ISecret): void {
     this.addEnv(secretEnv(secret.secretArn));
     secret.grantRead(this.function);
+  }
+
+  /** Deployer settings (tenant config, closer tuning); the function receives only the names it reads. */
+  bindSettings(settings: Readonly<Record<string, string>>): void {
+    this.addEnv(settingsEnv(this.name, settings));
   }
 
   /** No grant: the URL is public and only used to rebuild the exact URL Twilio signed. */

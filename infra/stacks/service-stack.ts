@@ -64,6 +64,7 @@ export class ServiceStack extends Stack {
     for (const name of functionNames) {
       const fn = this.functions[name];
       fn.bindSecret(stateful.twilioSecret);
+      fn.bindSettings(settings.functionSettings);
       for (const { table, access } of functionTables(name))
         fn.bindTable(table, stateful.tables[table], access);
       for (const queue of functionSendsTo(name)) fn.bindQueueSend(queue, stateful.queues[queue].queue);

@@ -25,6 +25,8 @@ const context = {
   apiRateLimit: "200",
   apiBurstLimit: "400",
   logRetentionDays: 90,
+  functionSettings: { CLOSER_IDLE_MINUTES: 720, DEDUPE_TTL_SECONDS: "259200" },
+  tenantConfig: { defaultTenant: "acme", senders: { "+15005550006": "acme" } },
 };
 const { backbone, stateful, service, validationReport } = synthesizeBackbone(context, {
   cloudFormationValidation: true,
@@ -128,6 +130,26 @@ describe("operational settings", () => {
   });
 });
 
+describe("function settings", () => {
+  const envOf = (name: (typeof functionNames)[number]) =>
+    functionEnvironment(service, logicalIdOf(backbone.service.functions[name].function), resolve);
+
+  test("each function receives only the settings it reads", () => {
+    assert.equal(envOf("closer").CLOSER_IDLE_MINUTES, "720");
+    assert.equal(envOf("webhook").DEDUPE_TTL_SECONDS, "259200");
+    for (const name of ["webhook", "compliance", "mirror"] as const) {
+      assert.equal(envOf(name).CLOSER_IDLE_MINUTES, undefined, name);
+    }
+    assert.equal(envOf("closer").DEDUPE_TTL_SECONDS, undefined);
+  });
+
+  test("the tenant config reaches every function as TENANT_CONFIG JSON", () => {
+    for (const name of functionNames) {
+      assert.deepEqual(JSON.parse(String(envOf(name)[EnvNames.tenantConfig])), context.tenantConfig, name);
+    }
+  });
+});
+
 test("the fully optioned app still has no unacknowledged cdk-nag finding", () => {
   const reports: Array<{ violations?: unknown[] }> = Object(validationReport).pluginReports ?? [];
   assert.deepEqual(
@@ -152,6 +174,25 @@ describe("malformed context", () => {
     ],
     ["a retention CloudWatch does not offer", { logRetentionDays: 42 }, /retention period/],
     ["a non-numeric rate limit", { apiRateLimit: "fast" }, /positive whole number/],
+    [
+      "an unknown function setting",
+      { functionSettings: { CLOSER_IDLE_MINUTS: 5 } },
+      /unknown setting "CLOSER_IDLE_MINUTS"/,
+    ],
+    [
+      "a nested function setting value",
+      { functionSettings: { CLOSER_IDLE_MINUTES: { a: 1 } } },
+      /string, number or boolean/,
+    ],
+    [
+      "a tenant config too large for a Lambda environment",
+      {
+        tenantConfig: {
+          senders: Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`+1500555${i}`, "t"])),
+        },
+      },
+      /4 KB/,
+    ],
   ];
   for (const [label, values, message] of cases) {
     test(`rejects ${label}`, () => {
