@@ -1,12 +1,24 @@
 // Builds the real twilio SDK client for worker functions. Locally only the base URL changes (to the
 // Twilio emulator); everything else in the SDK stays real. Failures are normalised to TwilioApiError
 // so the application layer can classify them by code.
-import twilio from "twilio";
+import BaseTwilio from "twilio/lib/base/BaseTwilio.js";
+import Api from "twilio/lib/rest/Api.js";
+import Conversations from "twilio/lib/rest/Conversations.js";
 import type { TwilioRestConfig } from "../config/twilio-config.ts";
 import { TwilioApiError } from "../domain/twilio-errors.ts";
 import { cachedTwilioSecret, secretsManagerReader } from "./auth-tokens.ts";
 
-export type TwilioClient = ReturnType<typeof twilio>;
+/**
+ * The two Twilio domains this system calls, built on the SDK's own base client. `twilio()` would give
+ * the same objects but its class statically requires every Twilio product (3.8 MB bundled vs 1.2 MB),
+ * which every worker would load at cold start.
+ */
+export type TwilioClient = {
+  readonly conversations: Conversations;
+  readonly api: Api;
+  /** Same shortcut as `twilio().messages`: the account's Messages list (2010-04-01). */
+  readonly messages: Api["v2010"]["account"]["messages"];
+};
 
 const build = (
   username: string,
@@ -15,12 +27,14 @@ const build = (
   apiBaseUrl: string | undefined,
 ): TwilioClient => {
   // autoRetry stays off: callers retry by failure class with their own budget (see lib/app/retry.ts).
-  const client = twilio(username, password, { accountSid, autoRetry: false, timeout: 10_000 });
+  const base = new BaseTwilio.Client(username, password, { accountSid, autoRetry: false, timeout: 10_000 });
+  const conversations = new Conversations(base);
+  const api = new Api(base);
   if (apiBaseUrl !== undefined) {
-    client.conversations.baseUrl = apiBaseUrl;
-    client.api.baseUrl = apiBaseUrl;
+    conversations.baseUrl = apiBaseUrl;
+    api.baseUrl = apiBaseUrl;
   }
-  return client;
+  return { conversations, api, messages: api.v2010.account.messages };
 };
 
 /** Returns a provider: the client is created on first use (the secret is read once, then cached). */

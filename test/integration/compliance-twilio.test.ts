@@ -4,10 +4,9 @@
 // case with the DynamoDB consent store removing a participant under injected 429s.
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
-import type twilio from "twilio";
 import { twilioConsentMessaging } from "../../lib/adapters/compliance-twilio.ts";
 import { dynamoConsentStore } from "../../lib/adapters/consent-store.ts";
-import { twilioClientProvider } from "../../lib/adapters/twilio-client.ts";
+import { type TwilioClient, twilioClientProvider } from "../../lib/adapters/twilio-client.ts";
 import { type ConsentMessaging, handleConsentEnvelope } from "../../lib/app/compliance.ts";
 import type { EventQueue } from "../../lib/app/ports.ts";
 import { complianceSettingsLookup } from "../../lib/config/compliance-config.ts";
@@ -25,7 +24,7 @@ const Person = "+15557654321";
 
 let emulator: TwilioEmulator;
 let aws: LocalAws;
-let sdk: ReturnType<typeof twilio>;
+let sdk: TwilioClient;
 let messaging: ConsentMessaging;
 
 const providerFor = (token: string) =>
