@@ -60,15 +60,18 @@ export const handler = middy<SQSEvent, SQSBatchResponse, Error, Context>().handl
     results.set(record.messageId, await mirrorEvent(invocation, envelope));
   });
   let mirrored = 0;
+  let notPosted = 0;
   let failed = 0;
   for (const outcome of batch.outcomes) {
     if (outcome.ok) {
       const result = results.get(outcome.messageId);
       if (result !== undefined && mirroredOutcomes.has(result.outcome)) mirrored += 1;
+      if (result?.outcome === "outbound-not-posted") notPosted += 1;
       log.emit({
         messageId: outcome.messageId,
         eventId: outcome.eventId,
         outcome: result?.outcome,
+        reason: result?.reason,
         tenantId: result?.tenantId,
         conversationSid: result?.conversationSid,
         address: maskAddress(result?.address),
@@ -89,6 +92,8 @@ export const handler = middy<SQSEvent, SQSBatchResponse, Error, Context>().handl
   }
   log.emit({ records: event.Records.length }, [
     { name: "MessagesMirrored", value: mirrored },
+    // Outbound messages kept out of a bound customer's thread (listed on the conversation instead).
+    { name: "OutboundNotPosted", value: notPosted },
     { name: "MirrorFailures", value: failed },
   ]);
   return { batchItemFailures: batch.batchItemFailures };

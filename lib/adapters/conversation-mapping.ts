@@ -5,9 +5,11 @@
 //       conversationSid, uniqueName?, generation, origin (created|adopted), bound, boundAt,
 //       proxyAddress?, updatedAt                          no TTL: the mapping lives as long as the customer
 //   MIRRORED#<SM/MM sid> / MESSAGE                 the ledger of one Programmable Messaging message
-//       mirrorState (pending|posted|captured|native), conversationSid, messageSid (IM…), tenantId,
-//       template?, statusName/statusRank, appliedStatus/appliedRank, errorCode?, createdAt, updatedAt,
-//       expiresAt (TTL, 90 days after the last write)
+//       mirrorState (pending|posted|captured|native|summarized), conversationSid, messageSid (IM…),
+//       tenantId, template?, sendId?, statusName/statusRank, appliedStatus/appliedRank, errorCode?,
+//       createdAt, updatedAt, expiresAt (TTL, 90 days after the last write)
+//   MIRRORED#<IM sid> / MESSAGE                    the same, for a message sendOutbound posted into a thread
+//       (sendId set, messageSid = the key)
 //   CLAIM#<IM sid> / CLAIM                         a thread message Twilio created itself, claimed by the
 //       messagingMessageSid it stands for                  Messaging SID it stands for; TTL 30 days
 //
@@ -142,7 +144,7 @@ export const dynamoThreadMappings = (
 
 // ---- Ledger -----------------------------------------------------------------------------------------
 
-const mirrorStates: readonly MirrorState[] = ["pending", "posted", "captured", "native"];
+const mirrorStates: readonly MirrorState[] = ["pending", "posted", "captured", "native", "summarized"];
 
 const statusOf = (value: string | undefined): OutboundStatus | undefined =>
   value !== undefined && isOutboundStatus(value) ? value : undefined;
@@ -156,6 +158,7 @@ const toEntry = (messagingMessageSid: string, item: Record<string, AttributeValu
   status: statusOf(item.statusName?.S),
   errorCode: item.errorCode?.S,
   appliedStatus: statusOf(item.appliedStatus?.S),
+  sendId: item.sendId?.S,
 });
 
 export const dynamoMirrorLedger = (
@@ -176,7 +179,8 @@ export const dynamoMirrorLedger = (
   /** Runs a conditional update; false when the condition did not hold. */
   const conditional = async (command: UpdateItemCommand | PutItemCommand): Promise<boolean> => {
     try {
-      await client.send(command);
+      // Two calls because `send`'s overloads take one command type at a time, not a union.
+      await (command instanceof PutItemCommand ? client.send(command) : client.send(command));
       return true;
     } catch (error) {
       if (isConditionFailure(error)) return false;
@@ -241,25 +245,25 @@ export const dynamoMirrorLedger = (
       );
     },
 
-    settleNative(messagingMessageSid, native) {
+    settle(messagingMessageSid, settled) {
       return conditional(
         new UpdateItemCommand({
           TableName: tableName,
           Key: ledgerKey(messagingMessageSid),
           UpdateExpression:
             "SET mirrorState = :state, createdAt = if_not_exists(createdAt, :at), updatedAt = :at, #ttl = :ttl" +
-            (native.conversationSid === undefined ? "" : ", conversationSid = :sid") +
-            (native.messageSid === undefined ? "" : ", messageSid = :message"),
-          // Never overwrite our own posted copy: if we mirrored it, it stays ours.
+            (settled.conversationSid === undefined ? "" : ", conversationSid = :sid") +
+            (settled.messageSid === undefined ? "" : ", messageSid = :message"),
+          // Never overwrite our own posted copy (if we mirrored it, it stays ours), nor another settlement.
           ConditionExpression: "attribute_not_exists(mirrorState) OR mirrorState = :pending",
           ExpressionAttributeNames: { "#ttl": ttlName },
           ExpressionAttributeValues: {
-            ":state": { S: native.state },
+            ":state": { S: settled.state },
             ":pending": { S: "pending" },
-            ":at": { N: String(native.at) },
-            ":ttl": expiry(native.at, ledgerTtl),
-            ...(native.conversationSid === undefined ? {} : { ":sid": { S: native.conversationSid } }),
-            ...(native.messageSid === undefined ? {} : { ":message": { S: native.messageSid } }),
+            ":at": { N: String(settled.at) },
+            ":ttl": expiry(settled.at, ledgerTtl),
+            ...(settled.conversationSid === undefined ? {} : { ":sid": { S: settled.conversationSid } }),
+            ...(settled.messageSid === undefined ? {} : { ":message": { S: settled.messageSid } }),
           },
         }),
       );
@@ -331,13 +335,15 @@ export const dynamoMirrorLedger = (
           UpdateExpression:
             "SET tenantId = if_not_exists(tenantId, :tenant), createdAt = if_not_exists(createdAt, :at), " +
             "updatedAt = :at, #ttl = :ttl" +
-            (send.template === undefined ? "" : ", template = :template"),
+            (send.template === undefined ? "" : ", template = :template") +
+            (send.sendId === undefined ? "" : ", sendId = :send"),
           ExpressionAttributeNames: { "#ttl": ttlName },
           ExpressionAttributeValues: {
             ":tenant": { S: send.tenantId },
             ":at": { N: String(send.at) },
             ":ttl": expiry(send.at, ledgerTtl),
             ...(send.template === undefined ? {} : { ":template": { S: send.template } }),
+            ...(send.sendId === undefined ? {} : { ":send": { S: send.sendId } }),
           },
         }),
       );

@@ -3,7 +3,7 @@
 // branches on become results (50353 name-taken, 50416 bound-elsewhere, 50433/50437 already-bound,
 // 50377 closed, 20404 gone); every other failure is thrown as TwilioApiError for the caller to classify.
 // `X-Twilio-Webhook-Enabled` is never sent, so nothing posted here fires Conversations webhooks.
-import type { MirrorTwilio, OutboundSend, ThreadState } from "../app/mirror.ts";
+import type { MirrorTwilio, OutboundSend, ThreadState, UpdateResult } from "../app/mirror.ts";
 import { parseAttributes, type ThreadMessage } from "../domain/mirror.ts";
 import { conflictingConversationSid, hasTwilioCode, TwilioErrorCode } from "../domain/twilio-errors.ts";
 import { callTwilio, type TwilioClient } from "./twilio-client.ts";
@@ -32,8 +32,28 @@ const proxyOf = (binding: unknown): string | undefined => {
   return text(record.proxy_address) ?? text(record.proxyAddress);
 };
 
+/** A participant's `messaging_binding` is raw JSON too (`{type, address, proxy_address}`). */
+const addressOf = (binding: unknown): string | undefined => {
+  if (typeof binding !== "object" || binding === null) return undefined;
+  return text((binding as Record<string, unknown>).address);
+};
+
 /** ParticipantConversations pages hold at most 50; a customer with a long history has many closed ones. */
 const BindingLookupLimit = 200;
+/** A conversation holds at most 50 SMS/WhatsApp participants but up to 1,000 in all (chat users). */
+const ParticipantLookupLimit = 1_000;
+
+/** 50377 (closed) and 20404 (deleted) as results of an update. */
+const updateOutcome = async (call: () => Promise<unknown>): Promise<UpdateResult> => {
+  try {
+    await call();
+    return "updated";
+  } catch (error) {
+    if (hasTwilioCode(error, TwilioErrorCode.closedConversationImmutable)) return "thread-closed";
+    if (isNotFound(error)) return "gone";
+    throw error;
+  }
+};
 
 export const twilioMirrorPort = (client: () => Promise<TwilioClient>): MirrorTwilio => {
   const conversations = async () => (await client()).conversations.v1;
@@ -123,8 +143,10 @@ export const twilioMirrorPort = (client: () => Promise<TwilioClient>): MirrorTwi
         const posted = await callTwilio("create message", async () =>
           (await conversations()).conversations(conversationSid).messages.create({
             author: message.author,
-            body: message.body,
             attributes: message.attributes,
+            ...(message.body === undefined ? {} : { body: message.body }),
+            ...(message.contentSid === undefined ? {} : { contentSid: message.contentSid }),
+            ...(message.contentVariables === undefined ? {} : { contentVariables: message.contentVariables }),
           }),
         );
         return { kind: "posted", messageSid: posted.sid };
@@ -134,6 +156,38 @@ export const twilioMirrorPort = (client: () => Promise<TwilioClient>): MirrorTwi
         if (isNotFound(error)) return { kind: "thread-gone" };
         throw error;
       }
+    },
+
+    async participantBinding(conversationSid, address) {
+      const participants = await orUndefined(
+        callTwilio("list participants", async () =>
+          (await conversations()).conversations(conversationSid).participants.list({
+            pageSize: 100,
+            limit: ParticipantLookupLimit,
+          }),
+        ),
+      );
+      const customer = participants?.find(
+        (participant) => addressOf(participant.messagingBinding) === address,
+      );
+      return customer === undefined ? undefined : { proxyAddress: proxyOf(customer.messagingBinding) };
+    },
+
+    async threadAttributes(conversationSid) {
+      const found = await orUndefined(
+        callTwilio("fetch conversation", async () =>
+          (await conversations()).conversations(conversationSid).fetch(),
+        ),
+      );
+      return found?.attributes;
+    },
+
+    updateThreadAttributes(conversationSid, attributes) {
+      return updateOutcome(() =>
+        callTwilio("update conversation", async () =>
+          (await conversations()).conversations(conversationSid).update({ attributes }),
+        ),
+      );
     },
 
     async recentMessages(conversationSid, limit) {
@@ -159,17 +213,12 @@ export const twilioMirrorPort = (client: () => Promise<TwilioClient>): MirrorTwi
       );
     },
 
-    async updateMessageAttributes(conversationSid, messageSid, attributes) {
-      try {
-        await callTwilio("update message", async () =>
+    updateMessageAttributes(conversationSid, messageSid, attributes) {
+      return updateOutcome(() =>
+        callTwilio("update message", async () =>
           (await conversations()).conversations(conversationSid).messages(messageSid).update({ attributes }),
-        );
-        return "updated";
-      } catch (error) {
-        if (hasTwilioCode(error, TwilioErrorCode.closedConversationImmutable)) return "thread-closed";
-        if (isNotFound(error)) return "gone";
-        throw error;
-      }
+        ),
+      );
     },
 
     async fetchSentMessage(messageSid) {

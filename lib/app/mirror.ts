@@ -4,20 +4,29 @@
 // (`addr:<customer>` for Messaging, `conv:<CH>` for Conversations) mean one customer's records arrive
 // here one after another, but every step is still safe under concurrency and redelivery.
 //
+// It also holds `sendOutbound`, the project's send path. A customer bound in a thread receives every
+// message posted there, so nothing here may post a copy of something they already received (see
+// docs-mirror.md, "Never twice").
+//
 // Ports are shaped by what this module needs: a thread directory (address → thread), a ledger of
 // mirrored Messaging SIDs, the registry, and the handful of Twilio operations below.
 
+import { randomUUID } from "node:crypto";
 import type { TenantMirrorSettings, ThreadTimers } from "../config/mirror-config.ts";
 import { firstValue } from "../domain/form-body.ts";
 import {
   type CustomerKey,
   conversationAttributes,
+  conversationSendAttributes,
+  conversationSendOf,
   customerKey,
   InvalidMirrorInputError,
   inboundAttributes,
   inboundBody,
   isOutboundStatus,
   isOwnMessage,
+  type MirrorChannel,
+  mergeOutboundSummary,
   mirroredCopyOf,
   nativeCandidates,
   type OutboundStatus,
@@ -80,6 +89,11 @@ export type SentMessage = {
 
 export type OutboundSend = {
   readonly to: string;
+  /**
+   * Author of the message when it is sent through the customer's thread (a business identity such as
+   * `acme-support`); `system` when absent. Not used for Messaging-API sends.
+   */
+  readonly author?: string | undefined;
   readonly from?: string | undefined;
   readonly messagingServiceSid?: string | undefined;
   readonly body?: string | undefined;
@@ -88,6 +102,17 @@ export type OutboundSend = {
   readonly contentVariables?: string | undefined;
   readonly statusCallback?: string | undefined;
 };
+
+export type ThreadPost = {
+  readonly author: string;
+  /** Absent for a template: `contentSid` is the content then. */
+  readonly body: string | undefined;
+  readonly attributes: string;
+  readonly contentSid?: string | undefined;
+  readonly contentVariables?: string | undefined;
+};
+
+export type UpdateResult = "updated" | "thread-closed" | "gone";
 
 /** What the mirror asks of Twilio. Implementations never send X-Twilio-Webhook-Enabled (loop guard). */
 export interface MirrorTwilio {
@@ -106,17 +131,26 @@ export interface MirrorTwilio {
   ): Promise<BindResult>;
   /** Conversations in which `address` is a participant (any proxy, any state). */
   bindingsOf(address: string): Promise<HeldBinding[]>;
-  postMessage(
+  postMessage(conversationSid: string, message: ThreadPost): Promise<PostResult>;
+  /**
+   * The customer's SMS/WhatsApp participant in this conversation, if there is one: Twilio delivers every
+   * message posted there to it. Undefined when the address is not a participant or the thread is gone.
+   */
+  participantBinding(
     conversationSid: string,
-    message: { readonly author: string; readonly body: string; readonly attributes: string },
-  ): Promise<PostResult>;
+    address: string,
+  ): Promise<{ readonly proxyAddress: string | undefined } | undefined>;
+  /** The conversation's attributes as JSON text; undefined when it does not exist. */
+  threadAttributes(conversationSid: string): Promise<string | undefined>;
+  /** Conversation attributes are delivered to no participant, unlike a message. */
+  updateThreadAttributes(conversationSid: string, attributes: string): Promise<UpdateResult>;
   /** Newest first; undefined when the conversation does not exist. */
   recentMessages(conversationSid: string, limit: number): Promise<ThreadMessage[] | undefined>;
   updateMessageAttributes(
     conversationSid: string,
     messageSid: string,
     attributes: string,
-  ): Promise<"updated" | "thread-closed" | "gone">;
+  ): Promise<UpdateResult>;
   /** A Programmable Messaging message; undefined when Twilio does not know it. */
   fetchSentMessage(messageSid: string): Promise<SentMessage | undefined>;
   sendMessage(send: OutboundSend): Promise<{ readonly sid: string; readonly status: string }>;
@@ -152,11 +186,13 @@ export interface ThreadMappings {
 
 /**
  * - pending: we are about to post (or crashed while posting) into `conversationSid`;
- * - posted: our copy is `messageSid`;
+ * - posted: our copy is `messageSid` (or, for an entry keyed by an IM SID, `sendOutbound`'s own post);
  * - captured: Twilio put the inbound message into the thread itself (a bound pair) as `messageSid`;
- * - native: a Conversations delivery (or its copy in a bound thread): never mirrored.
+ * - native: a Conversations delivery (or its copy in a bound thread): never mirrored;
+ * - summarized: an outbound message to a customer bound in `conversationSid`; a copy would be
+ *   delivered to them again, so it is listed in the conversation's attributes instead.
  */
-export type MirrorState = "pending" | "posted" | "captured" | "native";
+export type MirrorState = "pending" | "posted" | "captured" | "native" | "summarized";
 
 export type LedgerEntry = {
   readonly messagingMessageSid: string;
@@ -168,8 +204,10 @@ export type LedgerEntry = {
   /** Highest outbound status seen. */
   readonly status: OutboundStatus | undefined;
   readonly errorCode: string | undefined;
-  /** The status the thread's message shows. */
+  /** The status the thread shows (on the message, or in the conversation's summary). */
   readonly appliedStatus: OutboundStatus | undefined;
+  /** Set when `sendOutbound` posted the message for Conversations to deliver; the key is then its IM SID. */
+  readonly sendId: string | undefined;
 };
 
 export interface MirrorLedger {
@@ -189,11 +227,14 @@ export interface MirrorLedger {
       readonly status?: { readonly status: OutboundStatus; readonly errorCode: string | undefined };
     },
   ): Promise<void>;
-  /** Settles a message Twilio put into a thread itself; false if the entry was already settled. */
-  settleNative(
+  /**
+   * Settles a message without a copy of ours: Twilio put it into a thread itself (captured, native), or
+   * it was summarized on a thread the customer is bound in. False if the entry was already settled.
+   */
+  settle(
     messagingMessageSid: string,
-    native: {
-      readonly state: "captured" | "native";
+    settled: {
+      readonly state: "captured" | "native" | "summarized";
       readonly conversationSid: string | undefined;
       readonly messageSid: string | undefined;
       readonly at: number;
@@ -207,10 +248,15 @@ export interface MirrorLedger {
     update: { readonly status: OutboundStatus; readonly errorCode: string | undefined; readonly at: number },
   ): Promise<LedgerEntry | undefined>;
   markApplied(messagingMessageSid: string, status: OutboundStatus, at: number): Promise<void>;
-  /** What only the sender knows (template SID), recorded by `sendOutbound`. */
+  /** What only the sender knows (template SID, the `sendId` of a post), recorded by `sendOutbound`. */
   recordSend(
     messagingMessageSid: string,
-    send: { readonly tenantId: string; readonly template: string | undefined; readonly at: number },
+    send: {
+      readonly tenantId: string;
+      readonly template: string | undefined;
+      readonly sendId?: string | undefined;
+      readonly at: number;
+    },
   ): Promise<void>;
 }
 
@@ -248,14 +294,23 @@ export type MirrorOutcome =
   | "status-applied"
   | "status-stale"
   | "status-unapplied"
+  /**
+   * An outbound Messaging-API message to a customer bound in the thread: not posted (Twilio would
+   * deliver the copy to them), listed in the conversation's attributes instead.
+   */
+  | "outbound-not-posted"
   | "conversations-delivery"
   | "registry-updated"
   /** Loop guard: an onMessageAdded for a message we (or a REST caller as `system`) posted. */
   | "own-message"
   | "ignored";
 
+/** Why an outbound message was not posted into its thread. */
+export type NotPostedReason = "customer-bound";
+
 export type MirrorResult = {
   readonly outcome: MirrorOutcome;
+  readonly reason?: NotPostedReason;
   readonly tenantId?: string;
   readonly conversationSid?: string;
   /** The customer's address, for logs (the handler masks it). */
@@ -277,6 +332,19 @@ export class ThreadUnavailableError extends Error {
 /** 50416 named no conversation we could find; retried, since the holder may be closing. */
 export class BindingConflictError extends Error {
   override name = "BindingConflictError";
+}
+
+/**
+ * The message went out, but recording it failed. Do not send it again: the customer has it. Status
+ * updates for it may be missing from the thread.
+ */
+export class SentNotRecordedError extends Error {
+  override name = "SentNotRecordedError";
+  readonly sent: OutboundSendResult;
+  constructor(sent: OutboundSendResult, options: { readonly cause: unknown }) {
+    super("the message was sent but could not be recorded; do not send it again", options);
+    this.sent = sent;
+  }
 }
 
 // ---- Tuning -----------------------------------------------------------------------------------------
@@ -310,7 +378,7 @@ const isUnprocessed = (error: unknown): boolean =>
   (typeof error === "object" && error !== null && "status" in error && error.status === 429);
 
 /** Reads, and writes made idempotent by a unique name or a binding check (50353, 50437). */
-const idempotent = <T>(deps: MirrorDeps, operation: () => Promise<T>): Promise<T> =>
+const idempotent = <T>(deps: Pick<MirrorDeps, "retry">, operation: () => Promise<T>): Promise<T> =>
   withRetry(operation, policy(deps.retry, isRetryableFailure));
 
 // ---- Threads ----------------------------------------------------------------------------------------
@@ -534,13 +602,13 @@ const bindAfterPost = async (deps: MirrorDeps, customer: Customer, thread: Threa
 
 /** A thread we could not write to: record what we learnt, so the closer stops considering it. */
 const noteUnwritable = async (
-  deps: MirrorDeps,
-  thread: ThreadMapping,
+  deps: Pick<MirrorDeps, "registry" | "now">,
+  conversationSid: string,
   kind: "thread-closed" | "thread-gone",
   tenantId: string,
 ) => {
   await deps.registry.setState({
-    conversationSid: thread.conversationSid,
+    conversationSid,
     tenantId,
     state: kind === "thread-closed" ? "closed" : "deleted",
     at: deps.now(),
@@ -550,21 +618,31 @@ const noteUnwritable = async (
 
 // ---- Posting ----------------------------------------------------------------------------------------
 
-const findMirroredCopy = async (deps: MirrorDeps, conversationSid: string, messagingMessageSid: string) => {
+const findMirroredCopy = async (
+  deps: Pick<MirrorDeps, "twilio" | "retry">,
+  conversationSid: string,
+  messagingMessageSid: string,
+) => {
   const recent = await idempotent(deps, () => deps.twilio.recentMessages(conversationSid, RecentMessages));
   return recent === undefined ? undefined : mirroredCopyOf(recent, messagingMessageSid);
 };
 
+/** Our copy of this Messaging message among a thread's newest messages. */
+const mirroredCopy =
+  (messagingMessageSid: string) =>
+  (recent: readonly ThreadMessage[]): ThreadMessage | undefined =>
+    mirroredCopyOf(recent, messagingMessageSid);
+
 /**
  * Posts once. A create is not idempotent, so after an ambiguous failure (5xx, timeout: the post may
- * have landed) we look for our copy by `messagingMessageSid` before posting again; only 20429 is
- * repeated without looking.
+ * have landed) we look for the message (`findPosted`: by `messagingMessageSid`, or by `sendId`) before
+ * posting again; only 20429 is repeated without looking.
  */
 const postOnce = async (
-  deps: MirrorDeps,
+  deps: Pick<MirrorDeps, "twilio" | "retry">,
   conversationSid: string,
-  message: { readonly author: string; readonly body: string; readonly attributes: string },
-  messagingMessageSid: string,
+  message: ThreadPost,
+  findPosted: (recent: readonly ThreadMessage[]) => ThreadMessage | undefined,
 ): Promise<PostResult> => {
   const retry = policy(deps.retry, isRetryableFailure);
   const sleep = retry.sleep ?? realSleep;
@@ -574,7 +652,10 @@ const postOnce = async (
     } catch (error) {
       if (!isRetryableFailure(error) || attempt + 1 >= retry.attempts) throw error;
       if (!isUnprocessed(error)) {
-        const copy = await findMirroredCopy(deps, conversationSid, messagingMessageSid);
+        const recent = await idempotent(deps, () =>
+          deps.twilio.recentMessages(conversationSid, RecentMessages),
+        );
+        const copy = recent === undefined ? undefined : findPosted(recent);
         if (copy !== undefined) return { kind: "posted", messageSid: copy.messageSid };
       }
       const delay = backoffDelay(attempt, retry);
@@ -602,7 +683,10 @@ const claimNative = async (
 };
 
 const isSettled = (entry: LedgerEntry | undefined): boolean =>
-  entry?.state === "posted" || entry?.state === "captured" || entry?.state === "native";
+  entry?.state === "posted" ||
+  entry?.state === "captured" ||
+  entry?.state === "native" ||
+  entry?.state === "summarized";
 
 // ---- Inbound ----------------------------------------------------------------------------------------
 
@@ -669,7 +753,7 @@ const mirrorInbound = async (deps: MirrorDeps, envelope: Envelope): Promise<Mirr
               sid,
             );
       if (captured !== undefined) {
-        await deps.ledger.settleNative(sid, {
+        await deps.ledger.settle(sid, {
           state: "captured",
           conversationSid,
           messageSid: captured.messageSid,
@@ -694,7 +778,7 @@ const mirrorInbound = async (deps: MirrorDeps, envelope: Envelope): Promise<Mirr
           receivedAt: envelope.receivedAt,
         }),
       },
-      sid,
+      mirroredCopy(sid),
     );
     if (posted.kind === "posted") {
       await deps.ledger.complete(sid, { conversationSid, messageSid: posted.messageSid, at: deps.now() });
@@ -702,7 +786,7 @@ const mirrorInbound = async (deps: MirrorDeps, envelope: Envelope): Promise<Mirr
       return result("mirrored", conversationSid);
     }
     // Closed or deleted under us: nothing was posted there. Replace the thread and post again.
-    await noteUnwritable(deps, thread, posted.kind, tenantId);
+    await noteUnwritable(deps, conversationSid, posted.kind, tenantId);
     thread = await resolveThread(deps, customer, conversationSid);
     entry = undefined;
   }
@@ -711,43 +795,143 @@ const mirrorInbound = async (deps: MirrorDeps, envelope: Envelope): Promise<Mirr
 
 // ---- Outbound ---------------------------------------------------------------------------------------
 
+type StatusUpdate = {
+  readonly sid: string;
+  readonly status: OutboundStatus;
+  readonly errorCode: string | undefined;
+};
+
+/** A ledger entry with a recorded status that points at a thread message. */
+type AppliedEntry = LedgerEntry & {
+  readonly status: OutboundStatus;
+  readonly conversationSid: string;
+  readonly messageSid: string;
+};
+
+type ResultBase = Omit<MirrorResult, "outcome">;
+
+/**
+ * Records `update` in the ledger (monotonic) and brings the thread message's attributes up to the
+ * highest status recorded. `render` writes the whole attributes from the ledger entry, because a
+ * mirrored copy and `sendOutbound`'s own post carry different ones.
+ */
 const applyStatus = async (
   deps: MirrorDeps,
-  callback: { readonly sid: string; readonly status: OutboundStatus; readonly errorCode: string | undefined },
-  customer: CustomerKey,
-  tenantId: string,
+  update: StatusUpdate,
+  render: (entry: AppliedEntry) => string,
+  base: ResultBase,
 ): Promise<MirrorResult> => {
-  const entry = await deps.ledger.advanceStatus(callback.sid, {
-    status: callback.status,
-    errorCode: callback.errorCode,
+  const entry = await deps.ledger.advanceStatus(update.sid, {
+    status: update.status,
+    errorCode: update.errorCode,
     at: deps.now(),
   });
-  const base = { tenantId, address: customer.address };
   if (entry?.status === undefined || entry.conversationSid === undefined || entry.messageSid === undefined) {
     return { outcome: "status-stale", ...base };
   }
+  const applied: AppliedEntry = {
+    ...entry,
+    status: entry.status,
+    conversationSid: entry.conversationSid,
+    messageSid: entry.messageSid,
+  };
   // Compare with what the thread shows, not with this callback: a retry after a failed update must
   // still apply the highest status recorded.
-  if (entry.appliedStatus !== undefined && !supersedes(entry.status, entry.appliedStatus)) {
-    return { outcome: "status-stale", conversationSid: entry.conversationSid, ...base };
+  if (applied.appliedStatus !== undefined && !supersedes(applied.status, applied.appliedStatus)) {
+    return { outcome: "status-stale", ...base, conversationSid: applied.conversationSid };
   }
-  const { conversationSid, messageSid, status } = entry;
   const updated = await idempotent(deps, () =>
-    deps.twilio.updateMessageAttributes(
-      conversationSid,
-      messageSid,
-      outboundAttributes({
-        messagingMessageSid: callback.sid,
-        channel: customer.channel,
-        template: entry.template,
-        status,
-        errorCode: entry.errorCode,
-      }),
-    ),
+    deps.twilio.updateMessageAttributes(applied.conversationSid, applied.messageSid, render(applied)),
   );
   // A closed thread is final: record the status as applied so retries stop; the ledger keeps it.
-  await deps.ledger.markApplied(callback.sid, status, deps.now());
-  return { outcome: updated === "updated" ? "status-applied" : "status-unapplied", conversationSid, ...base };
+  await deps.ledger.markApplied(update.sid, applied.status, deps.now());
+  return {
+    outcome: updated === "updated" ? "status-applied" : "status-unapplied",
+    ...base,
+    conversationSid: applied.conversationSid,
+  };
+};
+
+const mirroredCopyAttributes =
+  (messagingMessageSid: string, channel: MirrorChannel) =>
+  (entry: AppliedEntry): string =>
+    outboundAttributes({
+      messagingMessageSid,
+      channel,
+      template: entry.template,
+      status: entry.status,
+      errorCode: entry.errorCode,
+    });
+
+/**
+ * `applyStatus` for a message that was summarized instead of posted: the highest status recorded goes
+ * into the conversation's `outboundNotMirrored` list. Unreadable or full attributes are left alone
+ * (`status-unapplied`); the ledger still has the status.
+ */
+const applySummary = async (
+  deps: MirrorDeps,
+  update: StatusUpdate,
+  at: number,
+  base: ResultBase,
+): Promise<MirrorResult> => {
+  const entry = await deps.ledger.advanceStatus(update.sid, {
+    status: update.status,
+    errorCode: update.errorCode,
+    at: deps.now(),
+  });
+  if (entry?.status === undefined || entry.conversationSid === undefined) {
+    return { outcome: "status-stale", ...base };
+  }
+  const { conversationSid, status } = entry;
+  if (entry.appliedStatus !== undefined && !supersedes(status, entry.appliedStatus)) {
+    return { outcome: "status-stale", ...base, conversationSid };
+  }
+  const current = await idempotent(deps, () => deps.twilio.threadAttributes(conversationSid));
+  let applied: UpdateResult | "unmergeable" = "gone";
+  if (current !== undefined) {
+    const merged = mergeOutboundSummary(current, {
+      messagingMessageSid: update.sid,
+      status,
+      errorCode: entry.errorCode,
+      template: entry.template,
+      at,
+    });
+    // Read-modify-write: one customer's callbacks are serialised by their FIFO group, so only a writer
+    // outside the mirror (an agent's tool editing the attributes) can race this; Twilio has no ETag here.
+    applied =
+      merged.kind === "merged"
+        ? await idempotent(deps, () => deps.twilio.updateThreadAttributes(conversationSid, merged.attributes))
+        : merged.kind === "unchanged"
+          ? "updated"
+          : "unmergeable";
+  }
+  await deps.ledger.markApplied(update.sid, status, deps.now());
+  return { outcome: applied === "updated" ? "status-applied" : "status-unapplied", ...base, conversationSid };
+};
+
+/**
+ * Whether Twilio delivers what is posted in this thread to the customer. A mapping that says bound is
+ * trusted: if it is stale, withholding a copy costs the thread a message body, never the customer a
+ * second message. A mapping that says unbound is checked, because a binding made by someone else (an
+ * agent, a crash between binding and recording it) would turn a copy into a second delivery; what the
+ * check finds is written back to the mapping.
+ */
+const withBindingChecked = async (
+  deps: MirrorDeps,
+  customer: Customer,
+  thread: ThreadMapping,
+): Promise<ThreadMapping> => {
+  if (thread.bound) return thread;
+  const binding = await idempotent(deps, () =>
+    deps.twilio.participantBinding(thread.conversationSid, customer.key.address),
+  );
+  if (binding === undefined) return thread;
+  const proxyAddress = binding.proxyAddress ?? thread.proxyAddress;
+  // When the binding was made is unknown: 0 makes every later inbound message a possible capture.
+  if (proxyAddress !== undefined) {
+    await deps.threads.markBound(customer.key, thread.conversationSid, { proxyAddress, at: 0 });
+  }
+  return { ...thread, bound: true, boundAt: 0, proxyAddress };
 };
 
 const mirrorStatus = async (deps: MirrorDeps, envelope: Envelope): Promise<MirrorResult> => {
@@ -761,16 +945,20 @@ const mirrorStatus = async (deps: MirrorDeps, envelope: Envelope): Promise<Mirro
   });
   const key = customerKey(tenantId, callback.to);
   const update = { sid, status, errorCode: callback.errorCode };
+  const base = { tenantId, address: key.address };
+  const asCopy = mirroredCopyAttributes(sid, key.channel);
 
   const entry = await deps.ledger.get(sid);
   if (entry?.state === "native" || entry?.state === "captured") {
-    return { outcome: "conversations-delivery", tenantId, address: key.address };
+    return { outcome: "conversations-delivery", ...base };
   }
-  if (entry?.state === "posted") return applyStatus(deps, update, key, tenantId);
+  if (entry?.state === "posted") return applyStatus(deps, update, asCopy, base);
+  if (entry?.state === "summarized") return applySummary(deps, update, envelope.receivedAt, base);
 
-  // First callback we act on for this message: put a system message into the customer's thread.
+  // First callback we act on for this message: put a system message into the customer's thread, or,
+  // if the customer is bound there, list the message on the conversation.
   const sent = await idempotent(deps, () => deps.twilio.fetchSentMessage(sid));
-  if (sent?.direction.startsWith("inbound")) return { outcome: "ignored", tenantId, address: key.address };
+  if (sent?.direction.startsWith("inbound")) return { outcome: "ignored", ...base };
   const customer = customerOf(
     deps,
     tenantId,
@@ -799,34 +987,56 @@ const mirrorStatus = async (deps: MirrorDeps, envelope: Envelope): Promise<Mirro
           messageSid: copy.messageSid,
           at: deps.now(),
         });
-        return applyStatus(deps, update, key, tenantId);
+        return applyStatus(deps, update, asCopy, base);
       }
-      // In a bound thread, this SMS may be Conversations delivering an agent's message to the customer.
-      if (thread.bound && sent?.body !== undefined && sent.body !== "") {
-        const native = await claimNative(
-          deps,
-          recent,
-          {
-            author: (author) => author !== key.address,
-            body: sent.body,
-            mediaCount: 0,
-            around: envelope.receivedAt,
-            windowMs: CaptureWindowMs,
-          },
-          sid,
-        );
-        if (native !== undefined) {
-          await deps.ledger.settleNative(sid, {
-            state: "native",
+      thread = await withBindingChecked(deps, customer, thread);
+      if (thread.bound) {
+        // This SMS may be Conversations delivering a message of the thread (an agent's, or one
+        // `sendOutbound` posted) to the customer.
+        if (sent?.body !== undefined && sent.body !== "") {
+          const native = await claimNative(
+            deps,
+            recent,
+            {
+              author: (author) => author !== key.address,
+              body: sent.body,
+              mediaCount: 0,
+              around: envelope.receivedAt,
+              windowMs: CaptureWindowMs,
+              conversationSends: true,
+            },
+            sid,
+          );
+          if (native !== undefined) {
+            await deps.ledger.settle(sid, {
+              state: "native",
+              conversationSid,
+              messageSid: native.messageSid,
+              at: deps.now(),
+            });
+            return { outcome: "conversations-delivery", ...base, conversationSid };
+          }
+        }
+        // Closing released the binding: then the post below finds the thread closed and the copy goes
+        // into its replacement, as for any unbound thread.
+        const open = await idempotent(deps, () => deps.twilio.fetchThread(conversationSid));
+        if (open !== undefined && open.state !== "closed") {
+          // The customer already has this message from the Messaging API, and Twilio delivers every post
+          // in this thread to them: a copy would reach them twice. Conversation attributes reach no one.
+          await deps.registry.touch({ conversationSid, tenantId, at: envelope.receivedAt });
+          const settled = await deps.ledger.settle(sid, {
+            state: "summarized",
             conversationSid,
-            messageSid: native.messageSid,
+            messageSid: undefined,
             at: deps.now(),
           });
-          return { outcome: "conversations-delivery", tenantId, conversationSid, address: key.address };
+          if (!settled) return { outcome: "duplicate", ...base, conversationSid };
+          await applySummary(deps, update, envelope.receivedAt, base);
+          return { outcome: "outbound-not-posted", reason: "customer-bound", ...base, conversationSid };
         }
       }
       if (!(await deps.ledger.begin(sid, { conversationSid, tenantId, at: deps.now() }))) {
-        return { outcome: "duplicate", tenantId, conversationSid, address: key.address };
+        return { outcome: "duplicate", ...base, conversationSid };
       }
       const posted = await postOnce(
         deps,
@@ -842,7 +1052,7 @@ const mirrorStatus = async (deps: MirrorDeps, envelope: Envelope): Promise<Mirro
             errorCode: callback.errorCode,
           }),
         },
-        sid,
+        mirroredCopy(sid),
       );
       if (posted.kind === "posted") {
         await deps.ledger.complete(sid, {
@@ -853,30 +1063,124 @@ const mirrorStatus = async (deps: MirrorDeps, envelope: Envelope): Promise<Mirro
         });
         await bindAfterPost(deps, customer, thread);
         await deps.registry.touch({ conversationSid, tenantId, at: envelope.receivedAt });
-        return { outcome: "outbound-mirrored", tenantId, conversationSid, address: key.address };
+        return { outcome: "outbound-mirrored", ...base, conversationSid };
       }
-      await noteUnwritable(deps, thread, posted.kind, tenantId);
+      await noteUnwritable(deps, conversationSid, posted.kind, tenantId);
     } else {
-      await noteUnwritable(deps, thread, "thread-gone", tenantId);
+      await noteUnwritable(deps, conversationSid, "thread-gone", tenantId);
     }
     thread = await resolveThread(deps, customer, conversationSid);
   }
   throw new ThreadUnavailableError("the customer's thread kept closing while mirroring an outbound message");
 };
 
+// ---- Sending ----------------------------------------------------------------------------------------
+
+export type OutboundSendResult =
+  /** Posted into the customer's thread; Conversations delivers it to them once. */
+  | { readonly via: "conversation"; readonly conversationSid: string; readonly messageSid: string }
+  /** Sent through Programmable Messaging; the mirror puts it into the thread from its status callbacks. */
+  | { readonly via: "messaging"; readonly sid: string; readonly status: string };
+
+export type OutboundSendDeps = Pick<
+  MirrorDeps,
+  "twilio" | "threads" | "ledger" | "registry" | "tenants" | "now" | "retry"
+>;
+
 /**
- * Sends through Programmable Messaging and records what only the sender knows (the template) so the
- * status callbacks can mirror it with `attributes.template`. Only 20429 is retried: a send is not
- * idempotent and Twilio offers no way to look for it after an ambiguous failure.
+ * The customer's thread if a post there reaches them: it is open and they are its participant, checked
+ * with Twilio rather than taken from the mapping, because a post into a thread without them would reach
+ * no one. A send that names another sender than the binding's proxy is left to the Messaging API:
+ * Conversations would deliver from the proxy.
+ */
+const deliveringThread = async (
+  deps: OutboundSendDeps,
+  key: CustomerKey,
+  from: string | undefined,
+): Promise<string | undefined> => {
+  const mapping = await deps.threads.get(key);
+  if (mapping === undefined) return undefined;
+  const conversationSid = mapping.conversationSid;
+  const thread = await idempotent(deps, () => deps.twilio.fetchThread(conversationSid));
+  // Closing releases the binding; an initializing conversation takes no messages yet.
+  if (thread?.state !== "active" && thread?.state !== "inactive") return undefined;
+  const binding = await idempotent(deps, () => deps.twilio.participantBinding(conversationSid, key.address));
+  if (binding === undefined) return undefined;
+  if (from !== undefined && binding.proxyAddress !== undefined && binding.proxyAddress !== from) {
+    return undefined;
+  }
+  return conversationSid;
+};
+
+/** Bookkeeping after the message went out: a failure must not look like a failed send to the caller. */
+const recordSent = async (
+  sent: OutboundSendResult,
+  record: () => Promise<void>,
+): Promise<OutboundSendResult> => {
+  try {
+    await record();
+  } catch (error) {
+    throw new SentNotRecordedError(sent, { cause: error });
+  }
+  return sent;
+};
+
+/**
+ * Sends a message to a customer so that they receive it exactly once and it appears in their thread.
+ *
+ * - The customer is bound in an open thread: the message is posted there (`ContentSid` and
+ *   `ContentVariables` for a template) and Conversations delivers it. Sending it through the Messaging
+ *   API instead would reach them twice once the mirror posted its copy. Its delivery statuses come
+ *   back as onDeliveryUpdated events and update the message's attributes. An ambiguous failure (5xx,
+ *   timeout) is checked for by the post's `sendId` before the post is repeated.
+ * - Otherwise it goes through Programmable Messaging, and the template is recorded so the status
+ *   callbacks mirror it with `attributes.template`. Only 20429 is retried: Twilio offers no way to look
+ *   for a Messaging send after an ambiguous failure.
+ *
+ * Throws `SentNotRecordedError` (never resend) when the message went out but recording it failed.
  */
 export const sendOutbound = async (
-  deps: Pick<MirrorDeps, "twilio" | "ledger" | "tenants" | "now" | "retry">,
+  deps: OutboundSendDeps,
   send: OutboundSend,
-): Promise<{ readonly sid: string; readonly status: string }> => {
-  const sent = await withRetry(() => deps.twilio.sendMessage(send), policy(deps.retry, isUnprocessed));
+): Promise<OutboundSendResult> => {
   const tenantId = tenantFor(deps.tenants, { to: send.from, messagingServiceSid: send.messagingServiceSid });
-  await deps.ledger.recordSend(sent.sid, { tenantId, template: send.contentSid, at: deps.now() });
-  return sent;
+  const conversationSid = await deliveringThread(deps, customerKey(tenantId, send.to), send.from);
+  if (conversationSid !== undefined) {
+    const sendId = randomUUID();
+    const posted = await postOnce(
+      deps,
+      conversationSid,
+      {
+        author: send.author ?? "system",
+        body: send.body,
+        contentSid: send.contentSid,
+        contentVariables: send.contentVariables,
+        attributes: conversationSendAttributes({
+          sendId,
+          template: send.contentSid,
+          status: undefined,
+          errorCode: undefined,
+        }),
+      },
+      (recent) => conversationSendOf(recent, sendId),
+    );
+    if (posted.kind === "posted") {
+      const messageSid = posted.messageSid;
+      return recordSent({ via: "conversation", conversationSid, messageSid }, async () => {
+        const at = deps.now();
+        // Keyed by the IM SID: onDeliveryUpdated names the message, and the entry finds its attributes.
+        await deps.ledger.recordSend(messageSid, { tenantId, template: send.contentSid, sendId, at });
+        await deps.ledger.complete(messageSid, { conversationSid, messageSid, at });
+        await deps.registry.touch({ conversationSid, tenantId, at });
+      });
+    }
+    // Closed or deleted since the check: the binding went with it, so a Messaging send arrives once.
+    await noteUnwritable(deps, conversationSid, posted.kind, tenantId);
+  }
+  const sent = await withRetry(() => deps.twilio.sendMessage(send), policy(deps.retry, isUnprocessed));
+  return recordSent({ via: "messaging", sid: sent.sid, status: sent.status }, () =>
+    deps.ledger.recordSend(sent.sid, { tenantId, template: send.contentSid, at: deps.now() }),
+  );
 };
 
 // ---- Conversations events → registry ----------------------------------------------------------------
@@ -902,22 +1206,55 @@ const registryStates: Readonly<Record<string, ThreadState>> = {
   closed: "closed",
 };
 
+/** Twilio's delivery receipts carry ErrorCode 0 when there was no error. */
+const deliveryErrorCode = (value: string | undefined): string | undefined =>
+  value === undefined || value === "" || value === "0" ? undefined : value;
+
+/**
+ * onDeliveryUpdated: Conversations delivered one of its messages as an SMS/WhatsApp message. That
+ * message is never mirrored back; if it is one `sendOutbound` posted, its status goes onto it.
+ */
+const recordDelivery = async (deps: MirrorDeps, envelope: Envelope): Promise<MirrorResult> => {
+  const params = envelope.params;
+  const conversationSid = firstValue(params, "ConversationSid") || undefined;
+  const messageSid = firstValue(params, "MessageSid") || undefined;
+  const channelMessageSid = firstValue(params, "ChannelMessageSid") || undefined;
+  const base = conversationSid === undefined ? {} : { conversationSid };
+  if (channelMessageSid !== undefined) {
+    await deps.ledger.settle(channelMessageSid, {
+      state: "native",
+      conversationSid,
+      messageSid,
+      at: deps.now(),
+    });
+  }
+  const status = firstValue(params, "Status");
+  if (messageSid !== undefined && status !== undefined && isOutboundStatus(status)) {
+    const ours = await deps.ledger.get(messageSid);
+    const sendId = ours?.sendId;
+    if (ours?.state === "posted" && sendId !== undefined) {
+      return applyStatus(
+        deps,
+        { sid: messageSid, status, errorCode: deliveryErrorCode(firstValue(params, "ErrorCode")) },
+        (entry) =>
+          conversationSendAttributes({
+            sendId,
+            template: entry.template,
+            status: entry.status,
+            errorCode: entry.errorCode,
+          }),
+        base,
+      );
+    }
+  }
+  return { outcome: channelMessageSid === undefined ? "ignored" : "conversations-delivery", ...base };
+};
+
 const recordConversationEvent = async (deps: MirrorDeps, envelope: Envelope): Promise<MirrorResult> => {
   const params = envelope.params;
   const eventType = envelope.kind.slice("conversations.".length);
   const conversationSid = firstValue(params, "ConversationSid");
-  if (eventType === "onDeliveryUpdated") {
-    // Conversations delivered one of its messages as this SMS/WhatsApp message: never mirror it back.
-    const channelMessageSid = firstValue(params, "ChannelMessageSid");
-    if (channelMessageSid === undefined || channelMessageSid === "") return { outcome: "ignored" };
-    await deps.ledger.settleNative(channelMessageSid, {
-      state: "native",
-      conversationSid,
-      messageSid: firstValue(params, "MessageSid"),
-      at: deps.now(),
-    });
-    return { outcome: "conversations-delivery", ...(conversationSid ? { conversationSid } : {}) };
-  }
+  if (eventType === "onDeliveryUpdated") return recordDelivery(deps, envelope);
   if (conversationSid === undefined || conversationSid === "") return { outcome: "ignored" };
   const tenantId = tenantOfEvent(deps, envelope);
   const done = (outcome: MirrorOutcome): MirrorResult => ({ outcome, tenantId, conversationSid });

@@ -263,6 +263,32 @@ export const outboundAttributes = (input: {
   });
 
 /**
+ * Attributes of a message `sendOutbound` posted into a thread the customer is bound in: Conversations
+ * itself delivers it, so there is no Messaging SID to name. `sendId` is ours, written before the post,
+ * so a post whose outcome is unknown (5xx, timeout) can be looked for instead of repeated. `status`
+ * starts empty and follows the message's onDeliveryUpdated events.
+ */
+export const conversationSendAttributes = (input: {
+  readonly sendId: string;
+  readonly template: string | undefined;
+  readonly status: OutboundStatus | undefined;
+  readonly errorCode: string | undefined;
+}): string =>
+  JSON.stringify({
+    mirroredBy: MirrorMarker,
+    direction: "outbound",
+    outbound: true,
+    sendId: input.sendId,
+    template: input.template ?? null,
+    status: input.status ?? null,
+    errorCode: input.errorCode ?? null,
+  });
+
+/** A message `sendOutbound` posted for Conversations to deliver (see `conversationSendAttributes`). */
+export const isConversationSend = (attributes: Readonly<Record<string, unknown>>): boolean =>
+  attributes.mirroredBy === MirrorMarker && attributes.outbound === true;
+
+/**
  * Conversations rejects nothing-to-show messages and a media-only SMS has an empty Body; the media
  * themselves are referenced in attributes, so the body says what is there instead of being empty.
  */
@@ -307,6 +333,13 @@ export type ThreadMessage = {
   readonly createdAt: number;
 };
 
+/** The message `sendOutbound` posted under this `sendId`, if it landed. */
+export const conversationSendOf = (
+  messages: readonly ThreadMessage[],
+  sendId: string,
+): ThreadMessage | undefined =>
+  messages.find((message) => isConversationSend(message.attributes) && message.attributes.sendId === sendId);
+
 /** The message we posted for this Messaging SID, found by its attribute, not by hope. */
 export const mirroredCopyOf = (
   messages: readonly ThreadMessage[],
@@ -323,6 +356,8 @@ export const mirroredCopyOf = (
  * count, not ours, created within `windowMs` of when we received the webhook, by an author the caller
  * accepts (the customer for inbound; anyone else for a Conversations delivery). Oldest first, so equal
  * texts are matched in order; the caller claims one so it never counts for two Messaging SIDs.
+ * `conversationSends` also admits what `sendOutbound` posted for Conversations to deliver: ours, but
+ * delivered by Twilio exactly like an agent's message.
  */
 export const nativeCandidates = (
   messages: readonly ThreadMessage[],
@@ -332,15 +367,97 @@ export const nativeCandidates = (
     readonly mediaCount: number;
     readonly around: number;
     readonly windowMs: number;
+    readonly conversationSends?: boolean;
   },
 ): ThreadMessage[] =>
   messages
     .filter(
       (message) =>
-        !isOwnMessage(message.author, message.attributes) &&
+        (!isOwnMessage(message.author, message.attributes) ||
+          (probe.conversationSends === true && isConversationSend(message.attributes))) &&
         probe.author(message.author) &&
         (message.body ?? "") === probe.body &&
         message.mediaCount === probe.mediaCount &&
         Math.abs(message.createdAt - probe.around) <= probe.windowMs,
     )
     .sort((a, b) => a.index - b.index);
+
+// ---- Outbound messages summarised on the conversation ----------------------------------------------
+
+/**
+ * Where Messaging-API sends to a customer who is bound in the thread are listed instead of posted: a
+ * post would be delivered to the customer a second time, an update of the conversation's attributes is
+ * delivered to nobody.
+ */
+export const OutboundSummaryAttribute = "outboundNotMirrored";
+/** Newest entries kept; older ones are dropped so the list never crowds out other attributes. */
+export const OutboundSummaryLimit = 20;
+/** Conversations limits conversation attributes to 16 KB. */
+export const ConversationAttributesMaxBytes = 16 * 1024;
+
+export type OutboundSummaryEntry = {
+  readonly messagingMessageSid: string;
+  readonly status: OutboundStatus;
+  readonly errorCode: string | undefined;
+  readonly template: string | undefined;
+  /** Epoch ms of the status. */
+  readonly at: number;
+};
+
+export type SummaryMerge =
+  | { readonly kind: "merged"; readonly attributes: string }
+  /** The list already shows this status or a higher-ranked one. */
+  | { readonly kind: "unchanged" }
+  /** Not a JSON object, someone else's `outboundNotMirrored`, or over 16 KB even with our entry alone. */
+  | { readonly kind: "unmergeable" };
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/**
+ * Puts `entry` into the conversation's `outboundNotMirrored` list, keeping every other attribute. The
+ * list moves forward only (the same ranking as message statuses), so redelivered or late callbacks never
+ * undo a better status even if they reach this function. The entry updated last goes to the end, and
+ * only the newest `limit` entries that fit in 16 KB are kept. Attributes we cannot read as an object are
+ * never overwritten: they belong to someone else.
+ */
+export const mergeOutboundSummary = (
+  current: string,
+  entry: OutboundSummaryEntry,
+  limit: number = OutboundSummaryLimit,
+): SummaryMerge => {
+  let parsed: unknown;
+  try {
+    parsed = current.trim() === "" ? {} : JSON.parse(current);
+  } catch {
+    return { kind: "unmergeable" };
+  }
+  if (!isRecord(parsed)) return { kind: "unmergeable" };
+  const existing = parsed[OutboundSummaryAttribute];
+  if (existing !== undefined && !Array.isArray(existing)) return { kind: "unmergeable" };
+  const list = (existing ?? []).filter(isRecord);
+  const previous = list.find((item) => item.messagingMessageSid === entry.messagingMessageSid);
+  const previousStatus = previous?.status;
+  if (
+    typeof previousStatus === "string" &&
+    isOutboundStatus(previousStatus) &&
+    !supersedes(entry.status, previousStatus)
+  ) {
+    return { kind: "unchanged" };
+  }
+  const next = [
+    ...list.filter((item) => item !== previous),
+    {
+      messagingMessageSid: entry.messagingMessageSid,
+      status: entry.status,
+      errorCode: entry.errorCode ?? null,
+      template: entry.template ?? null,
+      at: new Date(entry.at).toISOString(),
+    },
+  ];
+  for (let kept = Math.min(next.length, Math.max(limit, 1)); kept >= 1; kept -= 1) {
+    const attributes = JSON.stringify({ ...parsed, [OutboundSummaryAttribute]: next.slice(-kept) });
+    if (byteLength(attributes) <= ConversationAttributesMaxBytes) return { kind: "merged", attributes };
+  }
+  return { kind: "unmergeable" };
+};

@@ -7,10 +7,10 @@ import { existsSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import twilio from "twilio";
-import { dynamoMirrorLedger } from "../../lib/adapters/conversation-mapping.ts";
+import { dynamoMirrorLedger, dynamoThreadMappings } from "../../lib/adapters/conversation-mapping.ts";
 import { dynamoConversationRegistry } from "../../lib/adapters/conversation-registry.ts";
 import { twilioMirrorPort } from "../../lib/adapters/mirror-twilio.ts";
-import { sendOutbound } from "../../lib/app/mirror.ts";
+import { type OutboundSendDeps, sendOutbound } from "../../lib/app/mirror.ts";
 import { MirrorMarker } from "../../lib/domain/mirror.ts";
 import { parseEnvelope } from "../../lib/domain/queue-envelope.ts";
 import { emptyDirectory } from "../../lib/domain/tenants.ts";
@@ -20,7 +20,9 @@ import type { TwilioEmulator } from "../../lib/local/twilio-emulator/server.ts";
 import {
   encodeForm,
   inboundSmsParams,
+  inboundWhatsAppParams,
   messageAddedParams,
+  sid,
   signatureFor,
   stateUpdatedParams,
   statusParams,
@@ -117,6 +119,63 @@ const thread = (customer: string, generation = 1) => {
 };
 
 const bodies = (conversationSid: string) => emulator.state.messages(conversationSid).map((m) => m.body);
+
+/** What the project's send helper needs, on the stack's DynamoDB and the emulator. */
+const sendDeps = (): OutboundSendDeps => {
+  const table = stack.resources.tableNames.conversations;
+  return {
+    twilio: twilioMirrorPort(async () => sdk),
+    threads: dynamoThreadMappings(aws.dynamodb, table),
+    ledger: dynamoMirrorLedger(aws.dynamodb, table),
+    registry: dynamoConversationRegistry(aws.dynamodb, table),
+    tenants: emptyDirectory,
+    now: Date.now,
+  };
+};
+
+/** A status callback for `messageSid`, through the webhook, processed by the mirror. */
+const statusCallback = async (
+  messageSid: string,
+  from: string,
+  to: string,
+  status: string,
+  errorCode?: string,
+) => {
+  const params = statusParams({
+    accountSid,
+    messageSid,
+    status,
+    from,
+    to,
+    ...(errorCode === undefined ? {} : { errorCode }),
+  });
+  await webhook("/twilio/messaging/status", params);
+  await mirrored(`msg-status:${messageSid}:${status}`);
+};
+
+/** Conversations reports how it delivered one of its messages (the emulator sends no webhooks itself). */
+const deliveryUpdated = async (conversationSid: string, messageSid: string, status: string) => {
+  const dateUpdated = new Date().toISOString();
+  const receipt = sid("DY");
+  await webhook("/twilio/conversations", {
+    AccountSid: accountSid,
+    EventType: "onDeliveryUpdated",
+    Source: "API",
+    RetryCount: "0",
+    WebhookType: "webhook",
+    ChatServiceSid: emulator.state.chatServiceSid(),
+    ConversationSid: conversationSid,
+    MessageSid: messageSid,
+    DeliveryReceiptSid: receipt,
+    ChannelMessageSid: sid("SM"),
+    ParticipantSid: emulator.state.participants(conversationSid)[0]?.sid ?? sid("MB"),
+    Status: status,
+    ErrorCode: "0",
+    DateCreated: dateUpdated,
+    DateUpdated: dateUpdated,
+  });
+  await mirrored(`onDeliveryUpdated:${receipt}:${status}:${dateUpdated}`);
+};
 const threadsOf = (customer: string) =>
   emulator.state.conversations().filter((c) => c.uniqueName?.startsWith(threadName(customer)));
 
@@ -235,34 +294,17 @@ describe("outbound mirroring", () => {
     const customer = `whatsapp:${newCustomer()}`;
     const sender = `whatsapp:${Ours}`;
     const contentSid = `HX${"e".repeat(32)}`;
-    // The project's send helper: Messaging API send + the template recorded for the mirror.
-    const sent = await sendOutbound(
-      {
-        twilio: twilioMirrorPort(async () => sdk),
-        ledger: dynamoMirrorLedger(aws.dynamodb, stack.resources.tableNames.conversations),
-        tenants: emptyDirectory,
-        now: Date.now,
-      },
-      {
-        to: customer,
-        from: sender,
-        contentSid,
-        contentVariables: '{"1":"Ada"}',
-        statusCallback: `${stack.stackInfo.publicWebhookBaseUrl}/twilio/messaging/status`,
-      },
-    );
-    const callback = async (status: string, errorCode?: string) => {
-      const params = statusParams({
-        accountSid,
-        messageSid: sent.sid,
-        status,
-        from: sender,
-        to: customer,
-        ...(errorCode === undefined ? {} : { errorCode }),
-      });
-      await webhook("/twilio/messaging/status", params);
-      await mirrored(`msg-status:${sent.sid}:${status}`);
-    };
+    // The project's send helper: no thread yet, so a Messaging API send + the template recorded.
+    const sent = await sendOutbound(sendDeps(), {
+      to: customer,
+      from: sender,
+      contentSid,
+      contentVariables: '{"1":"Ada"}',
+      statusCallback: `${stack.stackInfo.publicWebhookBaseUrl}/twilio/messaging/status`,
+    });
+    assert.equal(sent.via, "messaging");
+    const sentSid = sent.via === "messaging" ? sent.sid : "";
+    const callback = (status: string) => statusCallback(sentSid, sender, customer, status);
     const attributes = () => {
       const conversation = emulator.state.conversation(
         `t_default_whatsapp_${customer.slice("whatsapp:+".length)}`,
@@ -279,7 +321,7 @@ describe("outbound mirroring", () => {
       mirroredBy: MirrorMarker,
       direction: "outbound",
       channel: "whatsapp",
-      messagingMessageSid: sent.sid,
+      messagingMessageSid: sentSid,
       template: contentSid,
       status: "sent",
       errorCode: null,
@@ -297,6 +339,103 @@ describe("outbound mirroring", () => {
     await callback("read");
     await callback("delivered");
     assert.equal(attributes().status, "read", "a late delivered does not undo read");
+  });
+});
+
+describe("outbound to a customer bound in their thread (never delivered twice)", () => {
+  test("a template send is posted into the bound WhatsApp thread once and never sent through the Messaging API", async () => {
+    const number = newCustomer();
+    const customer = `whatsapp:${number}`;
+    const sender = `whatsapp:${Ours}`;
+    const contentSid = `HX${"a".repeat(32)}`;
+    const hello = inboundWhatsAppParams({
+      accountSid,
+      from: number,
+      to: Ours,
+      body: "Is my table booked?",
+      mediaUrls: [],
+      profileName: "Ada",
+    });
+    await webhook("/twilio/messaging/inbound", hello);
+    await mirrored(`msg-in:${hello.MessageSid}`);
+    const conversation = emulator.state.conversation(`t_default_whatsapp_${number.slice(1)}`);
+    assert.ok(conversation);
+    assert.deepEqual(
+      emulator.state.participants(conversation.sid).map((p) => [p.address, p.proxyAddress]),
+      [[customer, sender]],
+      "the customer is bound: Twilio delivers every post in this thread to them",
+    );
+
+    const sent = await sendOutbound(sendDeps(), {
+      to: customer,
+      from: sender,
+      contentSid,
+      contentVariables: '{"1":"Ada"}',
+      author: "acme-support",
+    });
+    assert.equal(sent.via, "conversation");
+    const messageSid = sent.via === "conversation" ? sent.messageSid : "";
+
+    const messages = emulator.state.messages(conversation.sid);
+    assert.deepEqual(
+      messages.map((m) => [m.author, m.contentSid]),
+      [
+        [customer, null],
+        ["acme-support", contentSid],
+      ],
+      "the template is in the thread once",
+    );
+    assert.equal(messages[1]?.sid, messageSid);
+    assert.equal(messages[1]?.contentVariables, '{"1":"Ada"}');
+    // The emulator does not model Conversations' deliveries, so "once" is asserted as: the post is the
+    // only copy (Conversations delivers it), and the Messaging API never sent the customer anything.
+    assert.deepEqual(
+      emulator.state.outboundMessages().filter((m) => m.to === customer),
+      [],
+      "no Messaging API send to the customer",
+    );
+
+    await deliveryUpdated(conversation.sid, messageSid, "read");
+    await deliveryUpdated(conversation.sid, messageSid, "delivered");
+    const { sendId, ...attributes } = JSON.parse(
+      emulator.state.messages(conversation.sid)[1]?.attributes ?? "{}",
+    );
+    assert.equal(typeof sendId, "string");
+    assert.deepEqual(attributes, {
+      mirroredBy: MirrorMarker,
+      direction: "outbound",
+      outbound: true,
+      template: contentSid,
+      status: "read",
+      errorCode: null,
+    });
+    assert.equal(emulator.state.messages(conversation.sid).length, 2);
+  });
+
+  test("a Messaging-API send by another system is listed on the conversation, never posted", async () => {
+    const customer = newCustomer();
+    await inbound(customer, "hello");
+    const conversation = thread(customer);
+    const before = JSON.parse(conversation.attributes);
+    const foreign = await sdk.messages.create({ to: customer, from: Ours, body: "Your parcel is out" });
+
+    await statusCallback(foreign.sid, Ours, customer, "delivered");
+    await statusCallback(foreign.sid, Ours, customer, "sent");
+    await statusCallback(foreign.sid, Ours, customer, "undelivered", "30003");
+
+    assert.deepEqual(bodies(conversation.sid), ["hello"], "no copy: the customer would receive it twice");
+    const after = JSON.parse(thread(customer).attributes);
+    const [entry, ...rest] = after.outboundNotMirrored ?? [];
+    assert.equal(rest.length, 0);
+    assert.deepEqual(
+      [entry?.messagingMessageSid, entry?.status, entry?.errorCode, entry?.template],
+      [foreign.sid, "delivered", null, null],
+      "monotonic: a late sent or undelivered does not undo delivered",
+    );
+    assert.deepEqual(
+      { ...after, outboundNotMirrored: undefined },
+      { ...before, outboundNotMirrored: undefined },
+    );
   });
 });
 

@@ -107,7 +107,7 @@ describe("mirror ledger", () => {
     assert.deepEqual([entry?.state, entry?.conversationSid, entry?.messageSid], ["posted", "CH2", "IM1"]);
     assert.equal(await ledger.begin(sm, { conversationSid: "CH3", tenantId: "acme", at: 1_003 }), false);
     assert.equal(
-      await ledger.settleNative(sm, {
+      await ledger.settle(sm, {
         state: "native",
         conversationSid: "CH9",
         messageSid: "IM9",
@@ -129,10 +129,38 @@ describe("mirror ledger", () => {
   test("a native (Conversations) delivery settles once; begin then refuses it", async () => {
     const { sm } = fresh();
     const native = { state: "native" as const, conversationSid: "CH1", messageSid: "IM1", at: 1 };
-    assert.equal(await ledger.settleNative(sm, native), true);
-    assert.equal(await ledger.settleNative(sm, { ...native, state: "captured" }), false);
+    assert.equal(await ledger.settle(sm, native), true);
+    assert.equal(await ledger.settle(sm, { ...native, state: "captured" }), false);
     assert.equal((await ledger.get(sm))?.state, "native");
     assert.equal(await ledger.begin(sm, { conversationSid: "CH1", tenantId: "acme", at: 2 }), false);
+  });
+
+  test("a summarized outbound message keeps its template, takes statuses monotonically and is never posted", async () => {
+    const { sm } = fresh();
+    await ledger.recordSend(sm, { tenantId: "acme", template: "HX1", at: 1 });
+    const summarized = { state: "summarized" as const, conversationSid: "CH1", messageSid: undefined, at: 2 };
+    assert.equal(await ledger.settle(sm, summarized), true);
+    assert.equal(await ledger.settle(sm, { ...summarized, state: "native" }), false);
+    assert.equal(await ledger.begin(sm, { conversationSid: "CH1", tenantId: "acme", at: 3 }), false);
+    await ledger.advanceStatus(sm, { status: "delivered", errorCode: undefined, at: 4 });
+    const entry = await ledger.advanceStatus(sm, { status: "sent", errorCode: undefined, at: 5 });
+    assert.deepEqual(
+      [entry?.state, entry?.conversationSid, entry?.messageSid, entry?.template, entry?.status],
+      ["summarized", "CH1", undefined, "HX1", "delivered"],
+    );
+    assert.equal((await rawItem(`MIRRORED#${sm}`, "MESSAGE"))?.mirrorState?.S, "summarized");
+  });
+
+  test("a post sendOutbound made is keyed by its IM SID and carries its sendId", async () => {
+    const im = `IM${fresh().sm.slice(2)}`;
+    await ledger.recordSend(im, { tenantId: "acme", template: "HX2", sendId: "send-1", at: 1 });
+    await ledger.complete(im, { conversationSid: "CH1", messageSid: im, at: 1 });
+    const delivered = await ledger.advanceStatus(im, { status: "delivered", errorCode: undefined, at: 2 });
+    assert.deepEqual(
+      [delivered?.state, delivered?.messageSid, delivered?.sendId, delivered?.template, delivered?.status],
+      ["posted", im, "send-1", "HX2", "delivered"],
+    );
+    assert.equal((await rawItem(`MIRRORED#${im}`, "MESSAGE"))?.sendId?.S, "send-1");
   });
 
   test("a thread message is claimed by one Messaging SID only, even concurrently", async () => {

@@ -121,6 +121,21 @@ describe("participants", () => {
     );
   });
 
+  test("participantBinding finds the customer's SMS/WhatsApp participant of one conversation", async () => {
+    const sid = await created("t_participant");
+    const other = await created("t_participant_other");
+    assert.equal(await port.participantBinding(sid, Customer), undefined);
+    await port.addCustomer(sid, { address: Customer, proxyAddress: Ours });
+    await port.addCustomer(other, { address: "whatsapp:+14155550111", proxyAddress: `whatsapp:${Ours}` });
+    assert.deepEqual(await port.participantBinding(sid, Customer), { proxyAddress: Ours });
+    assert.equal(await port.participantBinding(other, Customer), undefined, "another customer is not them");
+    assert.deepEqual(await port.participantBinding(other, "whatsapp:+14155550111"), {
+      proxyAddress: `whatsapp:${Ours}`,
+    });
+    await port.deleteThread(sid);
+    assert.equal(await port.participantBinding(sid, Customer), undefined, "a deleted thread binds no one");
+  });
+
   test("ParticipantConversations lists where an address is bound, with proxy and state", async () => {
     const open = await created("t_open");
     const closed = await created("t_closed");
@@ -166,6 +181,39 @@ describe("messages", () => {
     const messageSid = first.kind === "posted" ? first.messageSid : "";
     assert.equal(await port.updateMessageAttributes(sid, messageSid, '{"status":"read"}'), "updated");
     assert.equal(emulator.state.messages(sid)[0]?.attributes, '{"status":"read"}');
+  });
+
+  test("a template is posted with ContentSid and ContentVariables, under a business author", async () => {
+    const sid = await created("t_template");
+    const contentSid = `HX${"d".repeat(32)}`;
+    const posted = await port.postMessage(sid, {
+      author: "acme-support",
+      body: undefined,
+      attributes: JSON.stringify({ mirroredBy: MirrorMarker, outbound: true, sendId: "s-1" }),
+      contentSid,
+      contentVariables: '{"1":"Ada"}',
+    });
+    assert.equal(posted.kind, "posted");
+    const [message] = emulator.state.messages(sid);
+    assert.deepEqual(
+      [message?.author, message?.body, message?.contentSid, message?.contentVariables],
+      ["acme-support", null, contentSid, '{"1":"Ada"}'],
+    );
+  });
+
+  test("conversation attributes are read and replaced; closed and deleted threads answer as results", async () => {
+    const sid = await created("t_attributes");
+    assert.equal(await port.threadAttributes(sid), "{}");
+    const next = JSON.stringify({ tenantId: "acme", outboundNotMirrored: [{ messagingMessageSid: "SM1" }] });
+    assert.equal(await port.updateThreadAttributes(sid, next), "updated");
+    assert.equal(await port.threadAttributes(sid), next);
+    assert.equal(emulator.state.conversation(sid)?.attributes, next);
+    await close(sid);
+    assert.equal(await port.updateThreadAttributes(sid, "{}"), "thread-closed");
+    const gone = await created("t_attributes_gone");
+    await port.deleteThread(gone);
+    assert.equal(await port.threadAttributes(gone), undefined);
+    assert.equal(await port.updateThreadAttributes(gone, "{}"), "gone");
   });
 
   test("a closed thread answers thread-closed; a deleted one thread-gone / gone / undefined", async () => {

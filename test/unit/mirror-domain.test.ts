@@ -4,19 +4,26 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import {
+  ConversationAttributesMaxBytes,
   channelOf,
+  conversationSendAttributes,
+  conversationSendOf,
   customerKey,
   InvalidMirrorInputError,
   inboundAttributes,
   inboundBody,
+  isConversationSend,
   isOwnMessage,
   MessageAttributesMaxBytes,
   MirrorMarker,
   mediaOf,
+  mergeOutboundSummary,
   mirroredCopyOf,
   nativeCandidates,
   type OutboundStatus,
   OutboundStatusRank,
+  type OutboundSummaryEntry,
+  OutboundSummaryLimit,
   outboundAttributes,
   outboundBody,
   parseAttributes,
@@ -237,6 +244,28 @@ describe("attributes and loop guard", () => {
     assert.ok(!isOwnMessage("agent@example.com", { mirroredBy: "someone-else" }));
   });
 
+  test("a message sendOutbound posts for Conversations to deliver names no Messaging SID", () => {
+    const attributes = JSON.parse(
+      conversationSendAttributes({ sendId: "s-1", template: "HX1", status: undefined, errorCode: undefined }),
+    );
+    assert.deepEqual(attributes, {
+      mirroredBy: MirrorMarker,
+      direction: "outbound",
+      outbound: true,
+      sendId: "s-1",
+      template: "HX1",
+      status: null,
+      errorCode: null,
+    });
+    assert.ok(isConversationSend(attributes));
+    assert.ok(isOwnMessage("acme-support", attributes), "the loop guard knows it whatever its author");
+    assert.ok(
+      !isConversationSend({ mirroredBy: MirrorMarker, direction: "outbound" }),
+      "a mirrored copy is not",
+    );
+    assert.ok(!isConversationSend({ outbound: true }), "nor someone else's message");
+  });
+
   test("parseAttributes tolerates junk", () => {
     assert.deepEqual(parseAttributes("not json"), {});
     assert.deepEqual(parseAttributes("[1]"), {});
@@ -289,5 +318,133 @@ describe("messages already in a thread", () => {
       nativeCandidates(messages, probe).map((m) => m.messageSid),
       ["IM3", "IM5"],
     );
+  });
+
+  test("sendOutbound's own posts are delivery candidates only when asked for, and found by sendId", () => {
+    const send = message({
+      messageSid: "IM-send",
+      author: "acme-support",
+      attributes: JSON.parse(
+        conversationSendAttributes({
+          sendId: "s-9",
+          template: undefined,
+          status: undefined,
+          errorCode: undefined,
+        }),
+      ),
+    });
+    const copy = message({
+      messageSid: "IM-copy",
+      author: "system",
+      attributes: { mirroredBy: MirrorMarker },
+    });
+    const anyone = { ...probe, author: (author: string | undefined) => author !== "+14155550100" };
+    assert.deepEqual(nativeCandidates([send, copy], anyone), []);
+    assert.deepEqual(
+      nativeCandidates([send, copy], { ...anyone, conversationSends: true }).map((m) => m.messageSid),
+      ["IM-send"],
+    );
+    assert.equal(conversationSendOf([copy, send], "s-9")?.messageSid, "IM-send");
+    assert.equal(conversationSendOf([copy, send], "s-8"), undefined);
+  });
+});
+
+describe("outbound summary on the conversation", () => {
+  const at = Date.UTC(2026, 5, 1, 12);
+  const entry = (over: Partial<OutboundSummaryEntry> = {}): OutboundSummaryEntry => ({
+    messagingMessageSid: "SM1",
+    status: "sent",
+    errorCode: undefined,
+    template: undefined,
+    at,
+    ...over,
+  });
+  const listOf = (merge: ReturnType<typeof mergeOutboundSummary>) => {
+    assert.equal(merge.kind, "merged");
+    return merge.kind === "merged" ? JSON.parse(merge.attributes) : {};
+  };
+
+  test("adds the entry and keeps every other attribute", () => {
+    const attributes = listOf(
+      mergeOutboundSummary('{"tenantId":"acme","flex":{"queue":"support"}}', entry({ template: "HX1" })),
+    );
+    assert.deepEqual(attributes, {
+      tenantId: "acme",
+      flex: { queue: "support" },
+      outboundNotMirrored: [
+        {
+          messagingMessageSid: "SM1",
+          status: "sent",
+          errorCode: null,
+          template: "HX1",
+          at: new Date(at).toISOString(),
+        },
+      ],
+    });
+    assert.equal(listOf(mergeOutboundSummary("", entry())).outboundNotMirrored.length, 1, "empty attributes");
+  });
+
+  test("moves forward only: any arrival order ends in the highest-ranked status", () => {
+    const statuses = Object.keys(OutboundStatusRank) as OutboundStatus[];
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...statuses), { minLength: 1, maxLength: 10 }), (arrivals) => {
+        let attributes = "{}";
+        for (const status of arrivals) {
+          const merge = mergeOutboundSummary(attributes, entry({ status }));
+          if (merge.kind === "merged") attributes = merge.attributes;
+          else assert.equal(merge.kind, "unchanged");
+        }
+        const best = Math.max(...arrivals.map((status) => OutboundStatusRank[status]));
+        const [shown] = JSON.parse(attributes).outboundNotMirrored;
+        assert.equal(OutboundStatusRank[shown.status as OutboundStatus], best);
+      }),
+    );
+  });
+
+  test("a lower or equal status is unchanged, whatever the error code", () => {
+    const delivered = listOf(mergeOutboundSummary("{}", entry({ status: "delivered" })));
+    const current = JSON.stringify(delivered);
+    assert.deepEqual(mergeOutboundSummary(current, entry({ status: "sent" })), { kind: "unchanged" });
+    assert.deepEqual(mergeOutboundSummary(current, entry({ status: "delivered" })), { kind: "unchanged" });
+    assert.deepEqual(mergeOutboundSummary(current, entry({ status: "failed", errorCode: "30003" })), {
+      kind: "unchanged",
+    });
+  });
+
+  test(`keeps the newest ${OutboundSummaryLimit}; the entry updated last moves to the end`, () => {
+    let attributes = "{}";
+    for (let i = 0; i < OutboundSummaryLimit + 3; i += 1) {
+      attributes = JSON.stringify(
+        listOf(mergeOutboundSummary(attributes, entry({ messagingMessageSid: `SM${i}` }))),
+      );
+    }
+    const updated = listOf(
+      mergeOutboundSummary(attributes, entry({ messagingMessageSid: "SM5", status: "read" })),
+    );
+    const sids = updated.outboundNotMirrored.map(
+      (item: { messagingMessageSid: string }) => item.messagingMessageSid,
+    );
+    assert.equal(sids.length, OutboundSummaryLimit);
+    assert.deepEqual(sids.slice(0, 3), ["SM3", "SM4", "SM6"]);
+    assert.equal(sids.at(-1), "SM5");
+  });
+
+  test("stays within Twilio's 16 KB by dropping the oldest entries; never overwrites what it cannot read", () => {
+    const big = JSON.stringify({ notes: "x".repeat(ConversationAttributesMaxBytes - 400) });
+    let attributes = big;
+    for (let i = 0; i < 5; i += 1) {
+      attributes = JSON.stringify(
+        listOf(mergeOutboundSummary(attributes, entry({ messagingMessageSid: `SM${i}` }))),
+      );
+      assert.ok(Buffer.byteLength(attributes) <= ConversationAttributesMaxBytes);
+    }
+    const kept = JSON.parse(attributes).outboundNotMirrored;
+    assert.ok(kept.length < 5 && kept.length >= 1);
+    assert.equal(kept.at(-1).messagingMessageSid, "SM4");
+
+    const full = JSON.stringify({ notes: "x".repeat(ConversationAttributesMaxBytes) });
+    for (const current of [full, "not json", '"a string"', "[1,2]", '{"outboundNotMirrored":"theirs"}']) {
+      assert.deepEqual(mergeOutboundSummary(current, entry()), { kind: "unmergeable" }, current.slice(0, 30));
+    }
   });
 });

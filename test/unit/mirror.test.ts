@@ -1,7 +1,8 @@
 // The mirror use case against in-memory ports. The fake Twilio keeps the rules the mirror depends on
 // (unique names → 50353, one active conversation per address/proxy pair → 50416/50437, closed is final
-// → 50377, deleted → 20404, capture of inbound messages by a bound pair) and yields between steps so
-// concurrent calls really interleave. The fake stores mirror the DynamoDB adapter's conditions.
+// → 50377, deleted → 20404, capture of inbound messages by a bound pair, delivery of every post to the
+// customers bound in the conversation) and yields between steps so concurrent calls really interleave.
+// The fake stores mirror the DynamoDB adapter's conditions.
 import assert from "node:assert/strict";
 import { beforeEach, describe, test } from "node:test";
 import {
@@ -13,9 +14,11 @@ import {
   type MirrorTwilio,
   mirrorEvent,
   type OutboundSend,
+  type OutboundSendResult,
   type RegistryState,
   type RegistryWriter,
   type SentMessage,
+  SentNotRecordedError,
   sendOutbound,
   type ThreadInfo,
   type ThreadMapping,
@@ -56,7 +59,13 @@ type FakeConversation = {
   messagingServiceSid: string | undefined;
   timers: { inactive: string | undefined; closed: string | undefined };
 };
-type FakeMessage = ThreadMessage & { conversationSid: string };
+type FakeMessage = ThreadMessage & {
+  conversationSid: string;
+  contentSid: string | undefined;
+  contentVariables: string | undefined;
+};
+/** One message reaching a customer's phone; `content` names the message (SM SID, or IM SID of a post). */
+type Delivery = { address: string; content: string };
 type Fault = { op: keyof MirrorTwilio; error: TwilioApiError; afterEffect: boolean };
 
 class FakeTwilio implements MirrorTwilio {
@@ -64,6 +73,13 @@ class FakeTwilio implements MirrorTwilio {
   participants: { conversationSid: string; address: string; proxyAddress: string }[] = [];
   messages: FakeMessage[] = [];
   sent = new Map<string, SentMessage>();
+  /**
+   * What Twilio delivers to SMS/WhatsApp customers: every Messaging send, and every post in a
+   * conversation they are bound in (not their own: Twilio attributes those to their participant). A
+   * mirrored copy names the Messaging SID it copies, so a copy reaching the customer of the original
+   * shows up as the same content delivered twice.
+   */
+  deliveries: Delivery[] = [];
   calls: (keyof MirrorTwilio)[] = [];
   faults: Fault[] = [];
   /** Runs before addCustomer touches state: lets a test make a binding appear "meanwhile". */
@@ -87,6 +103,16 @@ class FakeTwilio implements MirrorTwilio {
 
   count(op: keyof MirrorTwilio): number {
     return this.calls.filter((call) => call === op).length;
+  }
+
+  /** "address content" of every message that reached a customer more than once. */
+  deliveredTwice(): string[] {
+    const seen = this.deliveries.map((d) => `${d.address} ${d.content}`);
+    return seen.filter((key, i) => seen.indexOf(key) !== i);
+  }
+
+  deliveriesTo(address: string): string[] {
+    return this.deliveries.filter((d) => d.address === address).map((d) => d.content);
   }
 
   threadMessages(conversationSid: string): FakeMessage[] {
@@ -114,6 +140,11 @@ class FakeTwilio implements MirrorTwilio {
     return this.append(holder.conversationSid, address, body, {}).messageSid;
   }
 
+  /** An agent (or Flex) adds the customer to a conversation behind the mirror's back. */
+  bind(conversationSid: string, address: string, proxyAddress: string): void {
+    this.participants.push({ conversationSid, address, proxyAddress });
+  }
+
   private newConversation(uniqueName: string | undefined, attributes: string): FakeConversation {
     const conversation: FakeConversation = {
       sid: sid("CH"),
@@ -127,7 +158,13 @@ class FakeTwilio implements MirrorTwilio {
     return conversation;
   }
 
-  private append(conversationSid: string, author: string, body: string, attributes: Record<string, unknown>) {
+  private append(
+    conversationSid: string,
+    author: string,
+    body: string | undefined,
+    attributes: Record<string, unknown>,
+    content: { contentSid?: string | undefined; contentVariables?: string | undefined } = {},
+  ) {
     const index = this.threadMessages(conversationSid).length;
     const message: FakeMessage = {
       conversationSid,
@@ -138,6 +175,8 @@ class FakeTwilio implements MirrorTwilio {
       mediaCount: 0,
       attributes,
       createdAt: this.clock(),
+      contentSid: content.contentSid,
+      contentVariables: content.contentVariables,
     };
     this.messages.push(message);
     return message;
@@ -226,8 +265,41 @@ class FakeTwilio implements MirrorTwilio {
         message.author,
         message.body,
         JSON.parse(message.attributes),
+        {
+          contentSid: message.contentSid,
+          contentVariables: message.contentVariables,
+        },
       );
+      const copyOf = posted.attributes.messagingMessageSid;
+      for (const participant of this.participants) {
+        if (participant.conversationSid !== conversationSid || participant.address === message.author)
+          continue;
+        this.deliveries.push({
+          address: participant.address,
+          content: typeof copyOf === "string" ? copyOf : posted.messageSid,
+        });
+      }
       return { kind: "posted" as const, messageSid: posted.messageSid };
+    });
+
+  participantBinding: MirrorTwilio["participantBinding"] = (conversationSid, address) =>
+    this.step("participantBinding", () => {
+      const participant = this.participants.find(
+        (p) => p.conversationSid === conversationSid && p.address === address,
+      );
+      return participant === undefined ? undefined : { proxyAddress: participant.proxyAddress };
+    });
+
+  threadAttributes: MirrorTwilio["threadAttributes"] = (conversationSid) =>
+    this.step("threadAttributes", () => this.conversations.get(conversationSid)?.attributes);
+
+  updateThreadAttributes: MirrorTwilio["updateThreadAttributes"] = (conversationSid, attributes) =>
+    this.step("updateThreadAttributes", () => {
+      const conversation = this.conversations.get(conversationSid);
+      if (conversation === undefined) return "gone" as const;
+      if (conversation.state === "closed") return "thread-closed" as const;
+      conversation.attributes = attributes;
+      return "updated" as const;
     });
 
   recentMessages: MirrorTwilio["recentMessages"] = (conversationSid, limit) =>
@@ -264,6 +336,7 @@ class FakeTwilio implements MirrorTwilio {
         body: send.body ?? "",
         direction: "outbound-api",
       });
+      this.deliveries.push({ address: send.to, content: messageSid });
       return { sid: messageSid, status: "queued" };
     });
 }
@@ -313,6 +386,7 @@ class MemoryLedger implements MirrorLedger {
         status: undefined,
         errorCode: undefined,
         appliedStatus: undefined,
+        sendId: undefined,
       };
       this.items.set(sm, item);
     }
@@ -356,10 +430,10 @@ class MemoryLedger implements MirrorLedger {
           }),
     });
   }
-  async settleNative(
+  async settle(
     sm: string,
-    native: {
-      state: "captured" | "native";
+    settled: {
+      state: "captured" | "native" | "summarized";
       conversationSid: string | undefined;
       messageSid: string | undefined;
     },
@@ -367,7 +441,11 @@ class MemoryLedger implements MirrorLedger {
     await tick();
     const item = this.item(sm);
     if (item.state !== undefined && item.state !== "pending") return false;
-    Object.assign(item, native);
+    Object.assign(item, {
+      state: settled.state,
+      ...(settled.conversationSid === undefined ? {} : { conversationSid: settled.conversationSid }),
+      ...(settled.messageSid === undefined ? {} : { messageSid: settled.messageSid }),
+    });
     return true;
   }
   async claimMessage(messageSid: string, sm: string) {
@@ -395,9 +473,11 @@ class MemoryLedger implements MirrorLedger {
       item.appliedStatus = status;
     }
   }
-  async recordSend(sm: string, send: { template: string | undefined }) {
+  async recordSend(sm: string, send: { template: string | undefined; sendId?: string | undefined }) {
     await tick();
-    if (send.template !== undefined) this.item(sm).template = send.template;
+    const item = this.item(sm);
+    if (send.template !== undefined) item.template = send.template;
+    if (send.sendId !== undefined) item.sendId = send.sendId;
   }
 }
 
@@ -448,10 +528,17 @@ const Customer = "+14155550100";
 const AcmeNumber = "+15005550006";
 const GlobexService = `MG${"1".repeat(32)}`;
 const WhatsAppSender = "whatsapp:+15005550007";
+/** Acme's second number: Conversations would deliver from the binding's proxy, not from this one. */
+const AcmeOtherNumber = "+15005550008";
 
 const directory: TenantDirectory = {
   defaultTenant: "default",
-  senders: { [AcmeNumber]: "acme", [WhatsAppSender]: "acme", [GlobexService]: "globex" },
+  senders: {
+    [AcmeNumber]: "acme",
+    [AcmeOtherNumber]: "acme",
+    [WhatsAppSender]: "acme",
+    [GlobexService]: "globex",
+  },
   tenants: {},
 };
 
@@ -526,6 +613,16 @@ const conversationsEvent = (eventType: string, params: Record<string, string>): 
   receivedAt: now,
   params: { EventType: eventType, ...params },
 });
+
+const messagingSid = (result: OutboundSendResult) => {
+  assert.equal(result.via, "messaging");
+  return { sid: result.via === "messaging" ? result.sid : "" };
+};
+
+const conversationSend = (result: OutboundSendResult) => {
+  assert.equal(result.via, "conversation");
+  return result.via === "conversation" ? result : { conversationSid: "", messageSid: "" };
+};
 
 const onlyConversation = () => {
   assert.equal(twilio.conversations.size, 1, "exactly one conversation");
@@ -837,12 +934,15 @@ describe("outbound messages (status callbacks)", () => {
   const systemMessages = () => twilio.messages.filter((m) => m.author === "system");
 
   test("a template send appears as a system message and its callbacks move its status forward only", async () => {
-    const sent = await sendOutbound(deps, {
-      to: `whatsapp:${Customer}`,
-      from: WhatsAppSender,
-      contentSid: `HX${"c".repeat(32)}`,
-      contentVariables: '{"1":"Ada"}',
-    });
+    const sent = messagingSid(
+      await sendOutbound(deps, {
+        to: `whatsapp:${Customer}`,
+        from: WhatsAppSender,
+        contentSid: `HX${"c".repeat(32)}`,
+        contentVariables: '{"1":"Ada"}',
+      }),
+    );
+    assert.equal(twilio.count("sendMessage"), 1, "no thread yet: sent through the Messaging API");
     const callback = (s: string, extra: Record<string, string> = {}) =>
       status(sent.sid, s, { From: WhatsAppSender, To: `whatsapp:${Customer}`, ...extra });
 
@@ -870,6 +970,7 @@ describe("outbound messages (status callbacks)", () => {
     assert.equal((await mirrorEvent(deps, callback("sent"))).outcome, "status-stale");
     assert.equal(systemMessages().length, 1);
     assert.equal(systemMessages()[0]?.attributes.status, "read");
+    assert.deepEqual(twilio.deliveriesTo(`whatsapp:${Customer}`), [sent.sid], "the copy reached no one");
   });
 
   test("callbacks out of order (delivered before sent) end delivered, with one message", async () => {
@@ -961,7 +1062,8 @@ describe("outbound messages (status callbacks)", () => {
     assert.equal(systemMessages()[0]?.attributes.status, "delivered");
   });
 
-  test("outbound into an existing thread lands after the customer's messages", async () => {
+  test("outbound into an existing unbound thread lands after the customer's messages", async () => {
+    settings.acme = { ...DefaultMirrorSettings, bindCustomer: false };
     await mirrorEvent(deps, inbound({ Body: "question" }));
     twilio.sent.set("SM4", {
       sid: "SM4",
@@ -979,6 +1081,7 @@ describe("outbound messages (status callbacks)", () => {
         ["system", "answer"],
       ],
     );
+    assert.equal(twilio.count("participantBinding"), 1, "the mapping's 'unbound' was checked with Twilio");
   });
 
   test("an SMS that Conversations delivered (onDeliveryUpdated) is never mirrored back", async () => {
@@ -1009,6 +1112,8 @@ describe("outbound messages (status callbacks)", () => {
       mediaCount: 0,
       attributes: {},
       createdAt: now,
+      contentSid: undefined,
+      contentVariables: undefined,
     });
     twilio.sent.set("SM6", {
       sid: "SM6",
@@ -1025,6 +1130,413 @@ describe("outbound messages (status callbacks)", () => {
   test("received/receiving are inbound statuses and ignored", async () => {
     assert.equal((await mirrorEvent(deps, status("SM7", "received"))).outcome, "ignored");
     assert.equal(twilio.calls.length, 0);
+  });
+});
+
+// ---- Outbound to a customer bound in their thread ----------------------------------------------------
+
+describe("outbound to a customer bound in their thread (never delivered twice)", () => {
+  const Template = `HX${"f".repeat(32)}`;
+  const key = { tenantId: "acme", channel: "sms", address: Customer } as const;
+
+  /** The customer wrote first: their thread exists and binds them to AcmeNumber. */
+  const boundThread = async (from = Customer) => {
+    const first = await mirrorEvent(deps, inbound({ From: from, Body: "hi" }));
+    const conversationSid = first.conversationSid ?? "";
+    assert.ok(twilio.participants.some((p) => p.conversationSid === conversationSid && p.address === from));
+    twilio.calls = [];
+    return conversationSid;
+  };
+
+  const summaryOf = (conversationSid: string): Record<string, unknown>[] =>
+    JSON.parse(twilio.conversations.get(conversationSid)?.attributes ?? "{}").outboundNotMirrored ?? [];
+
+  const delivery = (messageSid: string, deliveryStatus: string, extra: Record<string, string> = {}) =>
+    conversationsEvent("onDeliveryUpdated", {
+      ConversationSid: twilio.messages.find((m) => m.messageSid === messageSid)?.conversationSid ?? "",
+      MessageSid: messageSid,
+      ChannelMessageSid: `SM${messageSid.slice(2)}`,
+      DeliveryReceiptSid: sid("DY"),
+      ParticipantSid: sid("MB"),
+      Status: deliveryStatus,
+      ErrorCode: "0",
+      DateUpdated: new Date(now).toISOString(),
+      ...extra,
+    });
+
+  describe("sendOutbound", () => {
+    test("posts a template into the bound thread: Conversations delivers it once and it is in the thread", async () => {
+      const conversationSid = await boundThread();
+      const sent = conversationSend(
+        await sendOutbound(deps, {
+          to: Customer,
+          from: AcmeNumber,
+          contentSid: Template,
+          contentVariables: '{"1":"Ada"}',
+          author: "acme-support",
+        }),
+      );
+
+      assert.equal(sent.conversationSid, conversationSid);
+      assert.equal(twilio.count("sendMessage"), 0, "not sent through the Messaging API");
+      const [, posted, ...rest] = twilio.threadMessages(conversationSid);
+      assert.equal(rest.length, 0);
+      assert.equal(posted?.messageSid, sent.messageSid);
+      assert.deepEqual(
+        [posted?.author, posted?.body, posted?.contentSid, posted?.contentVariables],
+        ["acme-support", undefined, Template, '{"1":"Ada"}'],
+      );
+      const { sendId, ...attributes } = posted?.attributes ?? {};
+      assert.equal(typeof sendId, "string");
+      assert.deepEqual(attributes, {
+        mirroredBy: MirrorMarker,
+        direction: "outbound",
+        outbound: true,
+        template: Template,
+        status: null,
+        errorCode: null,
+      });
+      assert.equal("messagingMessageSid" in attributes, false);
+      assert.deepEqual(twilio.deliveriesTo(Customer), [sent.messageSid], "delivered once, by Conversations");
+      const entry = await ledger.get(sent.messageSid);
+      assert.deepEqual(
+        [entry?.state, entry?.conversationSid, entry?.template, entry?.sendId],
+        ["posted", conversationSid, Template, sendId],
+      );
+      assert.equal(registry.rows.get(conversationSid)?.lastActivityAt, now);
+    });
+
+    test("the author defaults to system; a plain body is posted as the body", async () => {
+      const conversationSid = await boundThread();
+      conversationSend(
+        await sendOutbound(deps, { to: Customer, from: AcmeNumber, body: "Your table is ready" }),
+      );
+      const posted = twilio.threadMessages(conversationSid)[1];
+      assert.deepEqual(
+        [posted?.author, posted?.body, posted?.contentSid],
+        ["system", "Your table is ready", undefined],
+      );
+    });
+
+    test("its onDeliveryUpdated events move its status forward only, in any order", async () => {
+      const conversationSid = await boundThread();
+      const sent = conversationSend(
+        await sendOutbound(deps, { to: Customer, from: AcmeNumber, contentSid: Template }),
+      );
+      const statusOf = () => twilio.threadMessages(conversationSid)[1]?.attributes;
+
+      const outcomes = [];
+      for (const [deliveryStatus, extra] of [
+        ["delivered", {}],
+        ["sent", {}],
+        ["undelivered", { ErrorCode: "30003" }],
+        ["read", {}],
+        ["failed", { ErrorCode: "30008" }],
+      ] as const) {
+        outcomes.push((await mirrorEvent(deps, delivery(sent.messageSid, deliveryStatus, extra))).outcome);
+      }
+      assert.deepEqual(outcomes, [
+        "status-applied",
+        "status-stale",
+        "status-stale",
+        "status-applied",
+        "status-stale",
+      ]);
+      assert.deepEqual(
+        [statusOf()?.status, statusOf()?.errorCode, statusOf()?.template],
+        ["read", null, Template],
+      );
+      assert.equal(typeof statusOf()?.sendId, "string", "the attributes keep their shape");
+      assert.equal(twilio.threadMessages(conversationSid).length, 2, "updated in place, nothing posted");
+    });
+
+    test("a failure reported by onDeliveryUpdated carries its error code", async () => {
+      const conversationSid = await boundThread();
+      const sent = conversationSend(await sendOutbound(deps, { to: Customer, from: AcmeNumber, body: "hi" }));
+      await mirrorEvent(deps, delivery(sent.messageSid, "sent"));
+      await mirrorEvent(deps, delivery(sent.messageSid, "undelivered", { ErrorCode: "30003" }));
+      const attributes = twilio.threadMessages(conversationSid)[1]?.attributes;
+      assert.deepEqual([attributes?.status, attributes?.errorCode], ["undelivered", "30003"]);
+    });
+
+    test("the SMS Conversations sent for it is never mirrored back, whether onDeliveryUpdated comes first or not", async () => {
+      const conversationSid = await boundThread();
+      const first = conversationSend(
+        await sendOutbound(deps, { to: Customer, from: AcmeNumber, body: "Code 1234" }),
+      );
+      const second = conversationSend(
+        await sendOutbound(deps, { to: Customer, from: AcmeNumber, body: "Code 5678" }),
+      );
+      // First: onDeliveryUpdated names the SM before its status callback arrives.
+      await mirrorEvent(deps, delivery(first.messageSid, "sent"));
+      const afterEvent = await mirrorEvent(deps, status(`SM${first.messageSid.slice(2)}`, "delivered"));
+      // Second: the status callback comes first; the text matches the post Conversations delivered.
+      const early = `SM${"e".repeat(32)}`;
+      twilio.sent.set(early, {
+        sid: early,
+        from: AcmeNumber,
+        to: Customer,
+        body: "Code 5678",
+        direction: "outbound-api",
+      });
+      const beforeEvent = await mirrorEvent(deps, status(early, "sent"));
+
+      assert.deepEqual(
+        [afterEvent.outcome, beforeEvent.outcome],
+        ["conversations-delivery", "conversations-delivery"],
+      );
+      assert.equal((await ledger.get(early))?.messageSid, second.messageSid);
+      assert.equal(twilio.threadMessages(conversationSid).length, 3);
+      assert.deepEqual(summaryOf(conversationSid), []);
+      assert.deepEqual(twilio.deliveredTwice(), []);
+    });
+
+    test("a 503 after the post landed is found by its sendId: posted and delivered once", async () => {
+      const conversationSid = await boundThread();
+      twilio.faults.push({
+        op: "postMessage",
+        error: new TwilioApiError("Service unavailable", { status: 503, code: 20503 }),
+        afterEffect: true,
+      });
+      const sent = conversationSend(
+        await sendOutbound(deps, { to: Customer, from: AcmeNumber, contentSid: Template }),
+      );
+      assert.equal(twilio.count("postMessage"), 1);
+      assert.equal(twilio.threadMessages(conversationSid).length, 2);
+      assert.deepEqual(twilio.deliveriesTo(Customer), [sent.messageSid]);
+    });
+
+    test("a failure to record after the post says 'sent, do not resend'", async () => {
+      await boundThread();
+      ledger.failNextComplete = true;
+      const error = await sendOutbound(deps, { to: Customer, from: AcmeNumber, body: "hi" }).catch(
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof SentNotRecordedError);
+      assert.equal(error.sent.via, "conversation");
+      assert.equal(twilio.deliveriesTo(Customer).length, 1);
+    });
+
+    test("no thread: sent through the Messaging API; the mirror's copy is posted before the customer is bound", async () => {
+      const sent = messagingSid(
+        await sendOutbound(deps, { to: Customer, from: AcmeNumber, contentSid: Template }),
+      );
+      const result = await mirrorEvent(deps, status(sent.sid, "sent"));
+      assert.equal(result.outcome, "outbound-mirrored");
+      assert.equal(twilio.threadMessages(result.conversationSid ?? "")[0]?.attributes.template, Template);
+      assert.ok(
+        twilio.participants.some((p) => p.address === Customer),
+        "bound after the copy",
+      );
+      assert.deepEqual(twilio.deliveriesTo(Customer), [sent.sid]);
+    });
+
+    test("a closed thread, or one the customer is not in, is no delivery path: Messaging API", async () => {
+      const conversationSid = await boundThread();
+      const conversation = twilio.conversations.get(conversationSid);
+      assert.ok(conversation);
+      conversation.state = "closed";
+      messagingSid(await sendOutbound(deps, { to: Customer, from: AcmeNumber, body: "one" }));
+
+      conversation.state = "active";
+      twilio.participants = [];
+      messagingSid(await sendOutbound(deps, { to: Customer, from: AcmeNumber, body: "two" }));
+      assert.equal(twilio.count("postMessage"), 0, "a post would have reached no one, or a closed thread");
+      assert.equal(twilio.count("sendMessage"), 2);
+    });
+
+    test("a thread that closes between the check and the post: the send falls back to the Messaging API", async () => {
+      const conversationSid = await boundThread();
+      const check = twilio.participantBinding;
+      twilio.participantBinding = async (...args) => {
+        const binding = await check(...args);
+        const conversation = twilio.conversations.get(conversationSid);
+        if (conversation !== undefined) conversation.state = "closed";
+        return binding;
+      };
+      messagingSid(await sendOutbound(deps, { to: Customer, from: AcmeNumber, body: "hi" }));
+      assert.equal(twilio.threadMessages(conversationSid).length, 1);
+      assert.equal(registry.rows.get(conversationSid)?.state, "closed");
+      assert.deepEqual(twilio.deliveredTwice(), []);
+    });
+
+    test("a send from another sender than the binding's proxy uses the Messaging API, and the mirror lists it", async () => {
+      const conversationSid = await boundThread();
+      const sent = messagingSid(
+        await sendOutbound(deps, { to: Customer, from: AcmeOtherNumber, body: "hi" }),
+      );
+      const result = await mirrorEvent(deps, status(sent.sid, "sent", { From: AcmeOtherNumber }));
+      assert.equal(result.outcome, "outbound-not-posted");
+      assert.equal(twilio.threadMessages(conversationSid).length, 1);
+      assert.deepEqual(twilio.deliveredTwice(), []);
+    });
+  });
+
+  describe("Messaging-API sends made by anything else", () => {
+    /** Another system sends through the same account: Twilio delivers it to the customer. */
+    const foreignSend = async (body = "Your parcel is out for delivery", to = Customer) =>
+      (await twilio.sendMessage({ to, from: AcmeNumber, body })).sid;
+
+    test("are never posted into the thread: listed on the conversation's attributes, registry touched", async () => {
+      const conversationSid = await boundThread();
+      const before = JSON.parse(twilio.conversations.get(conversationSid)?.attributes ?? "{}");
+      const sm = await foreignSend();
+      now += 5_000;
+      const result = await mirrorEvent(deps, status(sm, "sent"));
+
+      assert.deepEqual(
+        [result.outcome, result.reason, result.conversationSid],
+        ["outbound-not-posted", "customer-bound", conversationSid],
+      );
+      assert.equal(twilio.count("postMessage"), 0);
+      assert.equal(twilio.threadMessages(conversationSid).length, 1);
+      assert.deepEqual(twilio.deliveredTwice(), [], "the customer got it once, from the Messaging API");
+      assert.deepEqual(JSON.parse(twilio.conversations.get(conversationSid)?.attributes ?? "{}"), {
+        ...before,
+        outboundNotMirrored: [
+          {
+            messagingMessageSid: sm,
+            status: "sent",
+            errorCode: null,
+            template: null,
+            at: new Date(now).toISOString(),
+          },
+        ],
+      });
+      assert.equal((await ledger.get(sm))?.state, "summarized");
+      assert.equal(registry.rows.get(conversationSid)?.lastActivityAt, now);
+    });
+
+    for (const [order, expected] of [
+      [
+        ["delivered", "sent", "queued"],
+        ["delivered", null],
+      ],
+      [
+        ["queued", "undelivered", "sent"],
+        ["undelivered", "30003"],
+      ],
+      [
+        ["undelivered", "read", "sent", "failed"],
+        ["read", null],
+      ],
+      [
+        ["sent", "failed", "undelivered", "queued"],
+        ["failed", "30003"],
+      ],
+    ] as const) {
+      test(`statuses stay monotonic out of order: ${order.join(" → ")}`, async () => {
+        const conversationSid = await boundThread();
+        const sm = await foreignSend();
+        const outcomes = [];
+        for (const callback of order) {
+          const extra: Record<string, string> =
+            callback === "failed" || callback === "undelivered" ? { ErrorCode: "30003" } : {};
+          outcomes.push((await mirrorEvent(deps, status(sm, callback, extra))).outcome);
+        }
+        assert.equal(outcomes[0], "outbound-not-posted");
+        const [entry, ...others] = summaryOf(conversationSid);
+        assert.equal(others.length, 0);
+        assert.deepEqual([entry?.status, entry?.errorCode], expected);
+        assert.equal(twilio.threadMessages(conversationSid).length, 1, "never posted");
+        assert.equal(twilio.count("postMessage"), 0);
+      });
+    }
+
+    test("a redelivered callback changes nothing", async () => {
+      const conversationSid = await boundThread();
+      const sm = await foreignSend();
+      await mirrorEvent(deps, status(sm, "delivered"));
+      twilio.calls = [];
+      assert.equal((await mirrorEvent(deps, status(sm, "delivered"))).outcome, "status-stale");
+      assert.equal(twilio.count("updateThreadAttributes"), 0);
+      assert.equal(summaryOf(conversationSid).length, 1);
+    });
+
+    test("the list keeps the newest 20, most recently updated last", async () => {
+      const conversationSid = await boundThread();
+      const sids = [];
+      for (let i = 0; i < 25; i += 1) {
+        const sm = await foreignSend(`notice ${i}`);
+        sids.push(sm);
+        await mirrorEvent(deps, status(sm, "sent"));
+      }
+      await mirrorEvent(deps, status(sids[10] ?? "", "delivered"));
+      assert.deepEqual(
+        summaryOf(conversationSid).map((entry) => entry.messagingMessageSid),
+        [...sids.slice(5, 10), ...sids.slice(11), sids[10]],
+      );
+    });
+
+    test("a binding the mapping does not know about (an agent added the customer) is checked, honoured and recorded", async () => {
+      settings.acme = { ...DefaultMirrorSettings, bindCustomer: false };
+      const conversationSid = (await mirrorEvent(deps, inbound({ Body: "hi" }))).conversationSid ?? "";
+      twilio.bind(conversationSid, Customer, AcmeNumber);
+      const result = await mirrorEvent(deps, status(await foreignSend(), "sent"));
+      assert.equal(result.outcome, "outbound-not-posted");
+      assert.equal(twilio.threadMessages(conversationSid).length, 1);
+      assert.deepEqual(twilio.deliveredTwice(), []);
+      const mapping = await threads.get(key);
+      assert.deepEqual([mapping?.bound, mapping?.boundAt, mapping?.proxyAddress], [true, 0, AcmeNumber]);
+    });
+
+    test("a customer bound by autocreation and unknown to the mapping: the holder is adopted and the send listed there", async () => {
+      const holder = twilio.autocreated(Customer, AcmeNumber);
+      const result = await mirrorEvent(deps, status(await foreignSend(), "sent"));
+      assert.deepEqual([result.outcome, result.conversationSid], ["outbound-not-posted", holder]);
+      assert.equal(twilio.threadMessages(holder).length, 0);
+      assert.equal(summaryOf(holder).length, 1);
+      assert.equal(twilio.count("createThread"), 0);
+      assert.deepEqual(twilio.deliveredTwice(), []);
+    });
+
+    test("a bound thread that has closed since: the binding is gone, so the copy goes into its replacement", async () => {
+      const closed = await boundThread();
+      const conversation = twilio.conversations.get(closed);
+      assert.ok(conversation);
+      conversation.state = "closed";
+      const sm = await foreignSend("after closing");
+      const result = await mirrorEvent(deps, status(sm, "sent"));
+
+      assert.equal(result.outcome, "outbound-mirrored");
+      assert.notEqual(result.conversationSid, closed);
+      const fresh = twilio.conversations.get(result.conversationSid ?? "");
+      assert.equal(fresh?.uniqueName, "t_acme_sms_14155550100_g2");
+      assert.deepEqual(
+        twilio.threadMessages(fresh?.sid ?? "").map((m) => [m.author, m.body]),
+        [["system", "after closing"]],
+      );
+      assert.deepEqual(summaryOf(closed), []);
+      assert.ok(
+        twilio.participants.some((p) => p.conversationSid === fresh?.sid && p.address === Customer),
+        "bound after the copy, so their reply lands there",
+      );
+      assert.deepEqual(twilio.deliveredTwice(), []);
+    });
+
+    test("attributes that are not a JSON object are left alone; the status stays in the ledger", async () => {
+      const conversationSid = await boundThread();
+      const conversation = twilio.conversations.get(conversationSid);
+      assert.ok(conversation);
+      conversation.attributes = '"flex owns this"';
+      const sm = await foreignSend();
+      assert.equal((await mirrorEvent(deps, status(sm, "sent"))).outcome, "outbound-not-posted");
+      assert.equal(conversation.attributes, '"flex owns this"');
+      assert.equal((await ledger.get(sm))?.status, "sent");
+      assert.equal(twilio.count("postMessage"), 0);
+    });
+  });
+
+  test("unbound threads keep the copy: posted as a system message, statuses forward only", async () => {
+    settings.acme = { ...DefaultMirrorSettings, bindCustomer: false };
+    const conversationSid = (await mirrorEvent(deps, inbound({ Body: "hi" }))).conversationSid ?? "";
+    const sm = (await twilio.sendMessage({ to: Customer, from: AcmeNumber, body: "answer" })).sid;
+    assert.equal((await mirrorEvent(deps, status(sm, "delivered"))).outcome, "outbound-mirrored");
+    await mirrorEvent(deps, status(sm, "sent"));
+    const copy = twilio.threadMessages(conversationSid)[1];
+    assert.deepEqual([copy?.author, copy?.body, copy?.attributes.status], ["system", "answer", "delivered"]);
+    assert.deepEqual(summaryOf(conversationSid), []);
+    assert.deepEqual(twilio.deliveredTwice(), []);
   });
 });
 
