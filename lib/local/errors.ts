@@ -16,11 +16,6 @@ export class PortInUseError extends LocalStackError {
   }
 }
 
-/** A function's bundle is not in the functions directory: it was never written or never built. */
-export class MissingBundleError extends LocalStackError {
-  override name = "MissingBundleError";
-}
-
 /** The stack's options or the developer's environment cannot produce a working stack. */
 export class StackConfigError extends LocalStackError {
   override name = "StackConfigError";

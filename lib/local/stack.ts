@@ -82,6 +82,11 @@ export type LocalStackOptions = {
   readonly twilio?: TwilioSettings;
   /** Where the built bundles are; default `dist/functions`. */
   readonly functionsDir?: string;
+  /**
+   * Settles when the bundles are in place (e.g. a build running alongside); the stack starts the
+   * emulators meanwhile and waits for it only before loading functions. A rejection aborts the start.
+   */
+  readonly functionsReady?: Promise<unknown>;
   readonly functions?: Partial<Record<FunctionName, FunctionOverride>>;
   /**
    * Sets VisibilityTimeout on every work queue after provisioning (default: the CDK value, 6 × the
@@ -126,6 +131,11 @@ export type LocalStack = {
     predicate: (record: InvocationRecord) => boolean,
     timeoutMs?: number,
   ): Promise<InvocationRecord>;
+  /**
+   * Enables or disables a queue consumer's event source mapping (like its `Enabled` flag): while
+   * disabled, messages wait in the queue. Resolves once in effect.
+   */
+  setEventSourceEnabled(name: FunctionName, enabled: boolean): Promise<void>;
   /** Runs a scheduled function now with `input` (`{}` or `{ dryRun: true }`), as Scheduler would. */
   runSchedule(name: FunctionName, input?: Record<string, unknown>): Promise<Invocation>;
   /** Stops everything this stack started; safe to call twice. */
@@ -382,6 +392,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       clients.sqs.destroy();
     });
     if (options.visibilityTimeoutSeconds !== undefined) {
+      warnShortVisibility(options, out);
       for (const queue of queueNames) {
         await clients.sqs.send(
           new SetQueueAttributesCommand({
@@ -392,6 +403,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       }
     }
 
+    await options.functionsReady;
     const functionEnvs = new Map<FunctionName, Record<string, string>>();
     for (const name of functionNames) {
       const override = options.functions?.[name] ?? {};
@@ -434,7 +446,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       onStop("compute", () => runtime.stop());
     }
 
-    const eventSources: EventSource[] = [];
+    const eventSources = new Map<FunctionName, EventSource>();
     for (const name of functionNames) {
       const trigger = queueTrigger(name);
       const runtime = runtimes.get(name);
@@ -468,9 +480,9 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         },
         onError: (error) => out.error(`${name} event source on ${queue}: ${describe(error)}`),
       });
-      eventSources.push(source);
+      eventSources.set(name, source);
     }
-    for (const source of eventSources) onStop("compute", () => source.stop());
+    for (const source of eventSources.values()) onStop("compute", () => source.stop());
 
     const schedules: Schedule[] = [];
     if (options.schedules !== false) {
@@ -606,6 +618,11 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
           };
           listeners.add(listener);
         }),
+      setEventSourceEnabled: async (name, enabled) => {
+        const source = eventSources.get(name);
+        if (source === undefined) throw new StackConfigError(`${name} has no running event source mapping`);
+        await source.setEnabled(enabled);
+      },
       runSchedule,
       stop,
     };
@@ -620,6 +637,23 @@ function settledValue<T>(result: PromiseSettledResult<T>): T {
   if (result.status === "rejected") throw result.reason;
   return result.value;
 }
+
+/** Lambda refuses a mapping whose queue hides a message for less than the function may run. */
+const warnShortVisibility = (options: LocalStackOptions, out: StackConsole): void => {
+  const visibility = options.visibilityTimeoutSeconds ?? 0;
+  for (const name of functionNames) {
+    const trigger = queueTrigger(name);
+    if (trigger === undefined) continue;
+    const override = options.functions?.[name];
+    const timeout = override?.timeoutSeconds ?? Functions[name].timeoutSeconds;
+    const window = override?.batchWindowSeconds ?? trigger.batchWindowSeconds;
+    if (visibility < timeout + window) {
+      out.warn(
+        `visibility timeout ${visibility} s < ${name}'s timeout ${timeout} s${window > 0 ? ` + ${window} s window` : ""}: AWS would reject this mapping, and a batch that outlasts it can be delivered again while it runs`,
+      );
+    }
+  }
+};
 
 const isAddressInUse = (error: unknown): boolean =>
   error instanceof Error && "code" in error && error.code === "EADDRINUSE";

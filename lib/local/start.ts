@@ -1,6 +1,6 @@
 // `npm start`: builds the functions that exist, brings the local stack up on 127.0.0.1, prints where
 // everything is, and streams invocations, queue depths and Twilio calls until Ctrl-C stops it all.
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { processEnv } from "../config/env.ts";
 import { Functions, functionNames, WebhookRoutes } from "../resources.ts";
@@ -116,9 +116,12 @@ const main = async (): Promise<number> => {
   const twilio = twilioSettingsFrom(env);
   const publicWebhookBaseUrl = env[StartEnvNames.publicWebhookBaseUrl]?.trim() || undefined;
 
-  if (!values["no-build"]) await buildAvailable(out);
+  // The build runs while Java and the emulators start; the stack waits for it before loading functions.
+  const built = values["no-build"] ? Promise.resolve() : buildAvailable(out);
+  built.catch(() => undefined);
 
   const stack = await startLocalStack({
+    functionsReady: built,
     port,
     portVariable: StartEnvNames.port,
     twilio,
@@ -134,14 +137,18 @@ const main = async (): Promise<number> => {
   }
 
   return new Promise<number>((resolveExit) => {
-    let stopping = false;
+    let firstSignalAt: number | undefined;
     const shutdown = (signal: string): void => {
-      if (stopping) {
+      // Ctrl-C reaches us twice under `npm start` (from the terminal and forwarded by npm); only a
+      // second press, a moment later, means "do not wait".
+      if (firstSignalAt !== undefined) {
+        if (Date.now() - firstSignalAt < 1000) return;
         out.warn(`${signal} again: exiting without waiting`);
+        rmSync(DefaultStackFile, { force: true });
         resolveExit(130);
         return;
       }
-      stopping = true;
+      firstSignalAt = Date.now();
       out.info(`${signal}: stopping (workers, pollers, emulators, DynamoDB Local)…`);
       stack.stop().then(
         () => {

@@ -153,6 +153,17 @@ describe("the README walkthrough", () => {
     assert.equal(readd.code, 1);
     assert.match(readd.stdout, /→ 403 Forbidden/);
     assert.match(readd.stdout, /opted out/);
+
+    const { accountSid, authToken, apiBaseUrl, phoneNumbers } = stack.stackInfo.twilio;
+    const send = await fetch(`${apiBaseUrl}/2010-04-01/Accounts/${accountSid}/Messages.json`, {
+      method: "POST",
+      headers: { authorization: `Basic ${Buffer.from(`${accountSid}:${authToken}`).toString("base64")}` },
+      body: new URLSearchParams({ To: customer, From: phoneNumbers[0] ?? "", Body: "hello" }),
+    });
+    assert.equal(send.status, 400);
+    const refusal: unknown = await send.json();
+    assert.ok(typeof refusal === "object" && refusal !== null && "code" in refusal);
+    assert.equal(refusal.code, 21610, "Twilio itself refuses to text an opted-out number");
   });
 
   test("simulate signs with the stack's token: a wrong signature is refused", async () => {
