@@ -3,6 +3,7 @@
 // auth token (both read from .local/stack.json) — and prints the status and body it got back.
 import { request } from "node:http";
 import { parseArgs } from "node:util";
+import { keywordMatcher, TwilioDefaultKeywords } from "../domain/keywords.ts";
 import { type WebhookRoutePath, WebhookRoutes } from "../resources.ts";
 import { LocalStackError } from "./errors.ts";
 import { DefaultStackFile, readStackEndpoint, type StackEndpoint } from "./stack-file.ts";
@@ -11,7 +12,6 @@ import {
   type FormParams,
   inboundSmsParams,
   inboundWhatsAppParams,
-  isOptOutKeyword,
   messageAddedParams,
   participantAddedParams,
   preMessageAddParams,
@@ -299,11 +299,16 @@ const post = (url: URL, target: string, body: string, headers: Record<string, st
     req.end(body);
   });
 
-/** Records a STOP in the emulator, as Twilio's opt-out handling does before delivering the webhook. */
-const optOutInEmulator = async (stack: StackEndpoint, address: string): Promise<void> => {
-  if (!stack.emulated) return;
+/**
+ * Records a STOP or START in the emulator, as Twilio's own SMS opt-out handling does (with its default
+ * keywords) before delivering the webhook.
+ */
+const twilioOptOutList = keywordMatcher(TwilioDefaultKeywords);
+const updateEmulatorOptOut = async (stack: StackEndpoint, address: string, body: string): Promise<void> => {
+  const intent = twilioOptOutList.classify(body)?.intent;
+  if (!stack.emulated || (intent !== "opt-out" && intent !== "opt-in")) return;
   const url = new URL(stack.api);
-  await post(url, "/_local/twilio/opt-out", new URLSearchParams({ Address: address }).toString(), {
+  await post(url, `/_local/twilio/${intent}`, new URLSearchParams({ Address: address }).toString(), {
     "content-type": "application/x-www-form-urlencoded",
   });
 };
@@ -360,7 +365,7 @@ const main = async (argv: readonly string[]): Promise<number> => {
     typeof from === "string" &&
     !from.startsWith("whatsapp:")
   ) {
-    if (typeof params.Body === "string" && isOptOutKeyword(params.Body)) await optOutInEmulator(stack, from);
+    if (typeof params.Body === "string") await updateEmulatorOptOut(stack, from, params.Body);
   }
 
   process.stdout.write(

@@ -35,6 +35,13 @@ import { removeStackFile, type StackInfo, writeStackFile } from "./stack-file.ts
 import { startTwilioEmulator, type TwilioEmulator } from "./twilio-emulator/server.ts";
 
 /** Fake credentials of the emulated Twilio account; the same token signs local webhooks. */
+
+/** Local-only hooks that model Twilio's carrier-level SMS opt-out list in the emulator. */
+const twilioConsentRoutes: ReadonlyMap<string, "opt-out" | "opt-in"> = new Map([
+  ["/_local/twilio/opt-out", "opt-out"],
+  ["/_local/twilio/opt-in", "opt-in"],
+]);
+
 export const EmulatedTwilioAccount = {
   accountSid: "AC00000000000000000000000000000000",
   authToken: "local-auth-token",
@@ -576,13 +583,15 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
               body: result.error,
             };
       }
-      if (request.rawPath === "/_local/twilio/opt-out" && request.method === "POST") {
+      const consentChange = twilioConsentRoutes.get(request.rawPath);
+      if (consentChange !== undefined && request.method === "POST") {
         const address = new URLSearchParams(request.body.toString("utf8")).get("Address");
         if (emulator === undefined) return { status: 409, body: { message: "the stack uses real Twilio" } };
         if (!address) return { status: 400, body: { message: "Address is required" } };
-        // Twilio's own opt-out handling: after STOP, sends to this address fail with 21610.
-        emulator.optOut(address);
-        return { status: 200, body: { optedOut: address } };
+        // Twilio's own SMS opt-out handling: after STOP sends fail with 21610, after START they flow again.
+        if (consentChange === "opt-out") emulator.optOut(address);
+        else emulator.optIn(address);
+        return { status: 200, body: { [consentChange === "opt-out" ? "optedOut" : "optedIn"]: address } };
       }
       return undefined;
     }

@@ -35,11 +35,6 @@ export const twilioHeaders = (signature: string): Record<string, string> => ({
   "x-twilio-signature": signature,
 });
 
-/** Twilio's default opt-out keywords for SMS (case-insensitive, whole message). */
-export const OptOutKeywords = ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"] as const;
-export const isOptOutKeyword = (body: string): boolean =>
-  OptOutKeywords.some((keyword) => keyword === body.trim().toUpperCase());
-
 const mediaParams = (mediaUrls: readonly string[]): Record<string, string> => {
   const params: Record<string, string> = { NumMedia: String(mediaUrls.length) };
   mediaUrls.forEach((url, index) => {

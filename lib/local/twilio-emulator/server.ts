@@ -82,8 +82,10 @@ export interface TwilioEmulator {
   readonly specLoad: SpecLoadStats;
   /** Clears all resources (and faults); phone numbers are re-seeded with new SIDs. */
   reset(): void;
-  /** Marks an address as having replied STOP: SMS sends to it fail with 21610 until `reset()`. */
+  /** Marks an address as having replied STOP: SMS sends to it fail with 21610 until `optIn` or `reset()`. */
   optOut(address: string): void;
+  /** The address replied START: SMS sends to it are delivered again. */
+  optIn(address: string): void;
   /** Returns and forgets the responses that broke the spec (see `stop()`). */
   takeSpecViolations(): SpecViolation[];
   /** Closes the server; rejects with `TwilioEmulatorBugError` if any response broke the spec. */
@@ -257,6 +259,9 @@ export async function startTwilioEmulator(options: TwilioEmulatorOptions): Promi
     },
     optOut(address) {
       state.optedOut.add(address);
+    },
+    optIn(address) {
+      state.optedOut.delete(address);
     },
     takeSpecViolations() {
       return violations.splice(0, violations.length);
