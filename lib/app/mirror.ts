@@ -6,7 +6,7 @@
 //
 // It also holds `sendOutbound`, the project's send path. A customer bound in a thread receives every
 // message posted there, so nothing here may post a copy of something they already received (see
-// docs-mirror.md, "Never twice").
+// README.md "Mirroring", "Never twice").
 //
 // Ports are shaped by what this module needs: a thread directory (address → thread), a ledger of
 // mirrored Messaging SIDs, the registry, and the handful of Twilio operations below.

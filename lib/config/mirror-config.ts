@@ -26,7 +26,7 @@ export type TenantMirrorSettings = {
   readonly messagingServiceSid: string | undefined;
   /**
    * Bind the customer (address + our number as proxy) into the thread so agents can answer from
-   * Conversations and Twilio captures the customer's later messages itself. See docs-mirror.md for what
+   * Conversations and Twilio captures the customer's later messages itself. See README.md "Mirroring" for what
    * binding means for outbound mirroring.
    */
   readonly bindCustomer: boolean;

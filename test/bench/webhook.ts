@@ -12,7 +12,8 @@ import { spawn } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CreateTableCommand, UpdateTimeToLiveCommand } from "@aws-sdk/client-dynamodb";
+import { CreateTableCommand, PutItemCommand, UpdateTimeToLiveCommand } from "@aws-sdk/client-dynamodb";
+import { createClient } from "redis";
 import { startDynamoDbLocal } from "../../lib/local/dynamodb-local.ts";
 import { localClients, provision } from "../../lib/local/provision.ts";
 import { startSqsLocal } from "../../lib/local/sqs-local.ts";
@@ -90,17 +91,78 @@ const provisionIdempotencyTable = async (endpoints: { dynamodb: string; sqs: str
   }
 };
 
+/**
+ * The storage round trip each build pays per request, measured from this process: DynamoDB Local's
+ * conditional PutItem (ours, the floor, Powertools) against Redis SET NX EX (Express). Explains the warm
+ * columns: the stores differ (a JVM emulator vs an in-memory C server), not only the code.
+ */
+const storageRoundTrips = async (
+  endpoints: { dynamodb: string; sqs: string },
+  table: string,
+  redisUrl: string | undefined,
+  count = 300,
+) => {
+  const { dynamodb, sqs } = localClients(endpoints);
+  const timed = async (call: (i: number) => Promise<unknown>) => {
+    const samples: number[] = [];
+    for (let i = 0; i < count + 50; i += 1) {
+      const t0 = performance.now();
+      await call(i);
+      if (i >= 50) samples.push(performance.now() - t0);
+    }
+    return samples;
+  };
+  try {
+    const run = Math.random().toString(36).slice(2);
+    const putItem = await timed((i) =>
+      dynamodb.send(
+        new PutItemCommand({
+          TableName: table,
+          Item: {
+            eventId: { S: `rt-${run}-${i}` },
+            expiresAt: { N: String(Math.floor(Date.now() / 1000) + 604800) },
+          },
+          ConditionExpression: "attribute_not_exists(eventId)",
+        }),
+      ),
+    );
+    let setNx: number[] | undefined;
+    if (redisUrl !== undefined) {
+      const redis = createClient({ url: redisUrl });
+      await redis.connect();
+      setNx = await timed((i) => redis.set(`rt-${run}-${i}`, "1", { NX: true, EX: 604800 }));
+      await redis.quit();
+    }
+    return { putItem, setNx };
+  } finally {
+    dynamodb.destroy();
+    sqs.destroy();
+  }
+};
+
 /** Rotates the run order each round so no target always runs first (or right after a cold JVM). */
 const rotated = <T>(items: readonly T[], by: number): T[] =>
   items.map((_, i) => items[(i + by) % items.length]).filter((item): item is T => item !== undefined);
 
 const main = async () => {
   const scratch = await mkdtemp(join(tmpdir(), "bench-"));
-  const [dynamodb, sqs, redis] = await Promise.all([
-    startDynamoDbLocal(),
-    startSqsLocal(),
-    startRedisServer(),
-  ]);
+  const started = await Promise.allSettled([startDynamoDbLocal(), startSqsLocal(), startRedisServer()]);
+  const [dynamoResult, sqsResult, redisResult] = started;
+  if (
+    dynamoResult.status === "rejected" ||
+    sqsResult.status === "rejected" ||
+    redisResult.status === "rejected"
+  ) {
+    // Stop whatever did start, so no emulator outlives a failed benchmark.
+    await Promise.all(
+      started.map((result) => (result.status === "fulfilled" ? result.value?.stop() : undefined)),
+    );
+    await rm(scratch, { recursive: true, force: true });
+    throw started.find((result) => result.status === "rejected")?.reason;
+  }
+  const dynamodb = dynamoResult.value;
+  const sqs = sqsResult.value;
+  const redis = redisResult.value;
   try {
     const endpoints = { dynamodb: dynamodb.endpoint, sqs: sqs.endpoint };
     const resources = await provision(endpoints, sqs.queueUrl, "bench");
@@ -193,6 +255,8 @@ const main = async () => {
         resultOf(target.name).rss.push(result.rssBytes);
       }
     }
+
+    const roundTrips = await storageRoundTrips(endpoints, resources.tableNames.dedupe, redis?.url);
 
     type Summary = { p50: number; p95: number; p99: number; cold: number; bundleKiB: number; rssMiB: number };
     const summaries = new Map<string, Summary>();
@@ -291,6 +355,11 @@ const main = async () => {
       );
     }
     lines.push(
+      `storage round trip from one process (p50 / p95): DynamoDB Local conditional PutItem ${median(roundTrips.putItem).toFixed(2)} / ${percentile(roundTrips.putItem, 95).toFixed(2)} ms` +
+        (roundTrips.setNx === undefined
+          ? ""
+          : `, Redis SET NX EX ${median(roundTrips.setNx).toFixed(2)} / ${percentile(roundTrips.setNx, 95).toFixed(2)} ms`) +
+        " — the warm columns compare stores as well as code.",
       "bundle sizes: esbuild ESM, minified, all .mjs chunks (same bundle() as the functions); the Lambda builds",
       'include the AWS SDK clients they use, twilio is bundled whole in (a) and (b) as `import twilio from "twilio"`.',
     );

@@ -1,4 +1,4 @@
-// README-local.md's newcomer walkthrough, run for real: the built webhook, compliance and mirror bundles
+// The README's newcomer walkthrough ("Running it locally"), run for real: the built webhook, compliance and mirror bundles
 // on the local stack with the Twilio emulator, driven by `npm run simulate` (the CLI, as a child process
 // reading the stack file) and observed through the emulator's Twilio REST API only. If this fails, the
 // walkthrough is no longer true.

@@ -16,6 +16,13 @@ export type MirroredCopy = {
   readonly seenAt: number;
 };
 
+/** An outbound message listed in its thread's `outboundNotMirrored` attribute instead of posted. */
+export type OutboundSummary = {
+  readonly conversationSid: string;
+  readonly status: string;
+  readonly seenAt: number;
+};
+
 export type BatchSummary = {
   readonly functionName: string;
   readonly queue: string;
@@ -32,6 +39,10 @@ export type Observer = {
   readonly console: StackConsole;
   /** Mirrored copies by the Messaging SID they copy (more than one = a duplicate post). */
   readonly copies: ReadonlyMap<string, readonly MirroredCopy[]>;
+  /** Outbound messages summarised in conversation attributes, by Messaging SID (latest status). */
+  readonly summaries: ReadonlyMap<string, OutboundSummary>;
+  /** The status a mirrored outbound shows now: its copy's `attributes.status`, or its summary entry. */
+  currentStatus(messageSid: string): string | undefined;
   /** Successful consumptions (record deleted after the function succeeded) per queue, per event id. */
   consumedCount(queue: string, eventId: string): number;
   /** Event ids whose records were consumed on `queue`. */
@@ -40,6 +51,12 @@ export type Observer = {
   /** Function log lines (most recent 20000). */
   readonly logs: readonly { readonly functionName: string; readonly line: string; readonly at: number }[];
   readonly twilioCalls: ReadonlyMap<number, number>;
+  /** Front-door answers the gateway gave itself (a function error or timeout), with the reason. */
+  readonly gatewayErrors: readonly {
+    readonly status: number;
+    readonly reason: string;
+    readonly at: number;
+  }[];
   /** Starts polling the emulator. */
   watch(emulator: TwilioEmulator, intervalMs?: number): void;
   /** One poll now (at the end of a run, so nothing posted in the last interval is missed). */
@@ -73,6 +90,8 @@ export const createObserver = (): Observer => {
   const batches: BatchSummary[] = [];
   const logs: { functionName: string; line: string; at: number }[] = [];
   const twilioCalls = new Map<number, number>();
+  const gatewayErrors: { status: number; reason: string; at: number }[] = [];
+  const summaries = new Map<string, OutboundSummary>();
   const seenPerConversation = new Map<string, number>();
   let emulator: TwilioEmulator | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -81,6 +100,16 @@ export const createObserver = (): Observer => {
     if (emulator === undefined) return;
     const now = Date.now();
     for (const conversation of emulator.state.conversations()) {
+      const listed = parseAttributes(conversation.attributes).outboundNotMirrored;
+      for (const entry of Array.isArray(listed) ? listed : []) {
+        const sid: unknown =
+          typeof entry === "object" && entry !== null ? Reflect.get(entry, "messagingMessageSid") : undefined;
+        const status: unknown =
+          typeof entry === "object" && entry !== null ? Reflect.get(entry, "status") : undefined;
+        if (typeof sid !== "string" || typeof status !== "string") continue;
+        const previous = summaries.get(sid);
+        summaries.set(sid, { conversationSid: conversation.sid, status, seenAt: previous?.seenAt ?? now });
+      }
       const messages = emulator.state.messages(conversation.sid);
       const seen = seenPerConversation.get(conversation.sid) ?? 0;
       if (messages.length <= seen) continue;
@@ -123,6 +152,11 @@ export const createObserver = (): Observer => {
         reason: report.verdict.kind === "all-failed" ? report.verdict.reason : undefined,
       });
     },
+    request: (report) => {
+      if (report.gatewayError !== undefined && gatewayErrors.length < 1000) {
+        gatewayErrors.push({ status: report.status, reason: report.gatewayError, at: Date.now() });
+      }
+    },
     twilio: (call) => {
       twilioCalls.set(call.status, (twilioCalls.get(call.status) ?? 0) + 1);
     },
@@ -135,11 +169,20 @@ export const createObserver = (): Observer => {
   return {
     console,
     copies,
+    summaries,
+    currentStatus: (messageSid) => {
+      const copy = copies.get(messageSid)?.[0];
+      if (copy === undefined || emulator === undefined) return summaries.get(messageSid)?.status;
+      const message = emulator.state.messages(copy.conversationSid).find((m) => m.index === copy.index);
+      const status = parseAttributes(message?.attributes ?? "{}").status;
+      return typeof status === "string" ? status : undefined;
+    },
     consumedCount: (queue, eventId) => consumed.get(queue)?.get(eventId) ?? 0,
     consumedIds: (queue) => new Set(consumed.get(queue)?.keys() ?? []),
     batches,
     logs,
     twilioCalls,
+    gatewayErrors,
     watch: (target, intervalMs = 20) => {
       emulator = target;
       timer = setInterval(poll, intervalMs);

@@ -191,6 +191,11 @@ export const effectObserved = (
     case "stop":
       return event.sender !== undefined && suppressedAt.has(event.sender);
     case "status":
+      return (
+        observer.consumedCount("mirror", event.eventId) > 0 &&
+        event.outboundSid !== undefined &&
+        (observer.copies.has(event.outboundSid) || observer.summaries.has(event.outboundSid))
+      );
     case "conversation":
       return observer.consumedCount("mirror", event.eventId) > 0;
   }
@@ -349,6 +354,18 @@ const orderFailures = (plan: readonly PlannedEvent[], observer: Observer): strin
   return failures;
 };
 
+/** What the mirror logged about a Messaging SID: each record's outcome, or its failure reason. */
+const mirrorOutcomes = (observer: Observer, messageSid: string): string => {
+  const outcomes = observer.logs
+    .filter((log) => log.functionName === "mirror" && log.line.includes(messageSid))
+    .map((log) => {
+      const eventId = /"eventId":"[^"]*?:(\w+)"/.exec(log.line)?.[1] ?? "?";
+      const outcome = /"(?:outcome|reason)":"([^"]*)"/.exec(log.line)?.[1] ?? "?";
+      return `${eventId}→${outcome}`;
+    });
+  return outcomes.length === 0 ? "the mirror logged nothing about it" : outcomes.join(", ");
+};
+
 export type CheckOptions = {
   /** Whether a 5xx answered at `at` is acceptable (a dependency was down then); default: never. */
   readonly allow5xx?: (startedAt: number, endedAt: number) => boolean;
@@ -377,6 +394,11 @@ export const checkRun = (result: TrafficResult, observer: Observer, options: Che
         ? "front door: no 5xx, no 4xx, no dropped request"
         : "front door: 5xx only while a dependency is down",
       [
+        ...(badStatus.length > 0
+          ? [
+              `gateway said: ${[...new Set(observer.gatewayErrors.map((e) => e.reason))].slice(0, 3).join(" | ")}`,
+            ]
+          : []),
         ...badStatus.map((r) => `event ${r.event} got ${r.status} at +${r.startedAt - driven.startedAt} ms`),
         ...clientErrors.map((r) => `event ${r.event} got ${r.status}`),
         ...(options.allow5xx === undefined ? unanswered.map((r) => `event ${r.event} got no answer`) : []),
@@ -421,23 +443,54 @@ export const checkRun = (result: TrafficResult, observer: Observer, options: Che
   checks.push(
     check(
       "no duplicate posts (each Messaging SID mirrored at most once)",
-      duplicatePosts.map(([messageSid, copies]) => `${messageSid} ×${copies.length}`),
+      duplicatePosts.map(
+        ([messageSid, copies]) =>
+          `${messageSid} ×${copies.length} (at ${copies.map((c) => `${c.conversationSid}#${c.index}`).join(", ")}; mirror consumed its record ×${observer.consumedCount("mirror", `msg-in:${messageSid}`)})`,
+      ),
       `${observer.copies.size} mirrored copies, none twice`,
     ),
   );
   const stopMirrored = plan.filter(
     (e) => e.kind === "stop" && observer.copies.has(String(e.params.MessageSid)),
   );
-  const outboundSids = new Set(plan.flatMap((e) => (e.outboundSid === undefined ? [] : [e.outboundSid])));
-  const outboundMissing = [...outboundSids].filter((messageSid) => !observer.copies.has(messageSid));
   checks.push(
     check(
-      "STOP suppresses and is not mirrored; each outbound shows up once",
+      "STOP took effect (suppression enforced at the front door) and was not mirrored",
       [
         ...stopMirrored.map((e) => `STOP ${e.eventId} was mirrored`),
-        ...outboundMissing.map((messageSid) => `outbound ${messageSid} not mirrored`),
+        ...plan
+          .filter((e) => e.kind === "stop" && e.sender !== undefined && !result.suppressedAt.has(e.sender))
+          .map((e) => `${e.sender} not suppressed`),
       ],
-      `${result.suppressedAt.size} suppressions, ${outboundSids.size} outbound copies`,
+      `${result.suppressedAt.size} suppressions`,
+    ),
+  );
+  // An outbound shows up once: as a system copy in the thread, or — when the customer is bound in the
+  // thread, so a copy would reach them twice — as an `outboundNotMirrored` entry; never both, never
+  // neither; and it ends at the best status it was told about.
+  const finalStatus = new Map<string, string>();
+  for (const e of plan)
+    if (e.outboundSid !== undefined && e.status === "delivered") finalStatus.set(e.outboundSid, "delivered");
+  for (const e of plan)
+    if (e.outboundSid !== undefined && !finalStatus.has(e.outboundSid))
+      finalStatus.set(e.outboundSid, e.status ?? "sent");
+  const outboundFailures = [...finalStatus.entries()].flatMap(([messageSid, expected]) => {
+    const posted = observer.copies.has(messageSid);
+    const listed = observer.summaries.has(messageSid);
+    if (!posted && !listed)
+      return [`outbound ${messageSid} neither posted nor listed (${mirrorOutcomes(observer, messageSid)})`];
+    if (posted && listed) return [`outbound ${messageSid} both posted and listed`];
+    const status = observer.currentStatus(messageSid);
+    return status === expected
+      ? []
+      : [`outbound ${messageSid} shows ${status ?? "no status"}, expected ${expected}`];
+  });
+  const postedCount = [...finalStatus.keys()].filter((sid) => observer.copies.has(sid)).length;
+  checks.push(
+    check(
+      "each outbound shows up once (posted, or listed when the customer is bound) at its best status",
+      outboundFailures,
+      `${finalStatus.size} outbound: ${postedCount} posted, ${finalStatus.size - postedCount} listed on the thread`,
     ),
   );
   if (options.strictConsumption === true) {
