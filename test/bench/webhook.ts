@@ -9,7 +9,7 @@
 // invocation or response), bundle size and RSS, with ratios to ours and to the floor, plus the budgets
 // from issue #2. Runs rotate through the targets so machine noise hits all alike.
 import { spawn } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { cp, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CreateTableCommand, PutItemCommand, UpdateTimeToLiveCommand } from "@aws-sdk/client-dynamodb";
@@ -177,7 +177,9 @@ const main = async () => {
     await bundle("test/bench/floor-handler.ts", dirs.floor);
     await bundle("test/bench/competitors/middy-powertools/handler.ts", dirs.middy);
     await bundle("test/bench/competitors/express-redis/server.ts", dirs.express);
-    const webhookDir = distDir("webhook");
+    // A private copy: a rebuild of dist/ during the run (another terminal's `npm test`) must not swap it.
+    const webhookDir = join(scratch, "webhook");
+    await cp(distDir("webhook"), webhookDir, { recursive: true });
 
     const env = {
       AWS_REGION: "us-east-1",
@@ -229,11 +231,9 @@ const main = async () => {
       );
     }
 
-    const results = new Map(
-      targets.map((target) => [
-        target.name,
-        { cold: [] as number[], warm: [] as number[], rss: [] as number[] },
-      ]),
+    type Samples = { cold: number[]; warm: number[]; rss: number[] };
+    const results = new Map<string, Samples>(
+      targets.map((target) => [target.name, { cold: [], warm: [], rss: [] }]),
     );
     const resultOf = (name: string) => {
       const result = results.get(name);

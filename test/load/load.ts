@@ -5,13 +5,13 @@
 // exactly once in effect, no duplicate posts, per-sender order kept, queues drained. Exits 1 on a failed
 // check.
 //
-// Knobs: LOAD_RATE (distinct events per second, default 40), LOAD_SECONDS (default 30), LOAD_SENDERS
+// Knobs: LOAD_RATE (distinct events per second, default 30), LOAD_SECONDS (default 30), LOAD_SENDERS
 // (default 60), LOAD_SEED (default 1), LOAD_DRAIN_SECONDS (default 90), LOAD_WARMUP_EVENTS (default 80, sent
 // first at the same rate and not measured).
 import { startLocalStack } from "../../lib/local/stack.ts";
 import { checkRun, measure, printChecks, runTraffic, startHarness } from "./run.ts";
 
-const rate = Number(process.env.LOAD_RATE ?? 40);
+const rate = Number(process.env.LOAD_RATE ?? 30);
 const seconds = Number(process.env.LOAD_SECONDS ?? 30);
 const senders = Number(process.env.LOAD_SENDERS ?? 60);
 const seed = Number(process.env.LOAD_SEED ?? 1);
@@ -55,7 +55,7 @@ try {
     `  front-door latency: p50 ${ms(m.frontDoor.p50)}, p95 ${ms(m.frontDoor.p95)}, p99 ${ms(m.frontDoor.p99)}`,
     `  end to end (first send → side effect observed, 20 ms polling):`,
     `    inbound SMS → mirrored into its thread: p50 ${ms(m.mirrored.p50)}, p95 ${ms(m.mirrored.p95)} (n=${m.mirrored.count})`,
-    `    status callback → outbound copy in the thread: p50 ${ms(m.outboundStatus.p50)}, p95 ${ms(m.outboundStatus.p95)} (n=${m.outboundStatus.count})`,
+    `    status callback → outbound shown on the thread (posted or listed): p50 ${ms(m.outboundStatus.p50)}, p95 ${ms(m.outboundStatus.p95)} (n=${m.outboundStatus.count})`,
     `    STOP → suppression enforced at the front door: p50 ${ms(m.suppression.p50)}, p95 ${ms(m.suppression.p95)} (n=${m.suppression.count})`,
     "  checks:",
   ];

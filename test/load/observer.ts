@@ -7,6 +7,7 @@
 import { type StackConsole, silentConsole } from "../../lib/local/console.ts";
 import type { BatchReport } from "../../lib/local/event-source.ts";
 import type { TwilioEmulator } from "../../lib/local/twilio-emulator/server.ts";
+import { Queues } from "../../lib/resources.ts";
 
 export type MirroredCopy = {
   readonly conversationSid: string;
@@ -47,6 +48,12 @@ export type Observer = {
   consumedCount(queue: string, eventId: string): number;
   /** Event ids whose records were consumed on `queue`. */
   consumedIds(queue: string): ReadonlySet<string>;
+  /**
+   * Whether `queue`'s consumer ever got the event: in a batch report, or named in the consumer's own log
+   * line. The logs count too because a batch whose DeleteMessageBatch call failed (SQS unreachable) is
+   * not reported, although the function ran — and the delete may even have landed.
+   */
+  received(queue: string, eventId: string): boolean;
   readonly batches: readonly BatchSummary[];
   /** Function log lines (most recent 20000). */
   readonly logs: readonly { readonly functionName: string; readonly line: string; readonly at: number }[];
@@ -84,6 +91,11 @@ const eventIdOf = (body: string): string | undefined => {
   }
 };
 
+/** The queue each consumer function reads. */
+const consumerQueues: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.entries(Queues).map(([queue, definition]) => [definition.consumer, queue]),
+);
+
 export const createObserver = (): Observer => {
   const copies = new Map<string, MirroredCopy[]>();
   const consumed = new Map<string, Map<string, number>>();
@@ -92,6 +104,12 @@ export const createObserver = (): Observer => {
   const twilioCalls = new Map<number, number>();
   const gatewayErrors: { status: number; reason: string; at: number }[] = [];
   const summaries = new Map<string, OutboundSummary>();
+  const receivedIds = new Map<string, Set<string>>();
+  const markReceived = (queue: string, eventId: string) => {
+    const ids = receivedIds.get(queue) ?? new Set<string>();
+    ids.add(eventId);
+    receivedIds.set(queue, ids);
+  };
   const seenPerConversation = new Map<string, number>();
   let emulator: TwilioEmulator | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -137,8 +155,9 @@ export const createObserver = (): Observer => {
       const perQueue = consumed.get(queue) ?? new Map<string, number>();
       consumed.set(queue, perQueue);
       for (const record of report.records) {
-        if (!deleted.has(record.messageId)) continue;
         const eventId = eventIdOf(record.body) ?? `unparsable:${record.messageId}`;
+        markReceived(queue, eventId);
+        if (!deleted.has(record.messageId)) continue;
         perQueue.set(eventId, (perQueue.get(eventId) ?? 0) + 1);
       }
       batches.push({
@@ -161,6 +180,9 @@ export const createObserver = (): Observer => {
       twilioCalls.set(call.status, (twilioCalls.get(call.status) ?? 0) + 1);
     },
     functionLog: (functionName, line) => {
+      const queue = consumerQueues[functionName];
+      const eventId = queue === undefined ? undefined : /"eventId":"([^"]+)"/.exec(line)?.[1];
+      if (queue !== undefined && eventId !== undefined) markReceived(queue, eventId);
       logs.push({ functionName, line, at: Date.now() });
       if (logs.length > 20_000) logs.shift();
     },
@@ -179,6 +201,7 @@ export const createObserver = (): Observer => {
     },
     consumedCount: (queue, eventId) => consumed.get(queue)?.get(eventId) ?? 0,
     consumedIds: (queue) => new Set(consumed.get(queue)?.keys() ?? []),
+    received: (queue, eventId) => receivedIds.get(queue)?.has(eventId) ?? false,
     batches,
     logs,
     twilioCalls,

@@ -5,6 +5,9 @@
 // 127.0.0.1. Observation is HTTP (the front door, incl. the onParticipantAdd pre-event for suppressions)
 // plus the Twilio emulator's state and the stack's batch reports — never the functions' tables.
 import { existsSync } from "node:fs";
+import { cp, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { GetQueueAttributesCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import twilio from "twilio";
@@ -42,13 +45,21 @@ export const startHarness = async (
   for (const name of ["webhook", "compliance", "mirror"] as const) {
     if (!existsSync(`dist/functions/${name}/index.mjs`)) await buildFunction(name);
   }
+  // The run uses a private copy of the bundles: a rebuild of dist/ meanwhile (another terminal's
+  // `npm test`) would otherwise pull the functions out from under it.
+  const functionsDir = await mkdtemp(join(tmpdir(), "load-functions-"));
+  await cp(join("dist", "functions"), functionsDir, { recursive: true });
   const observer = createObserver();
   const stack = await startLocalStack({
     port: 0,
     schedules: false,
     queueDepthIntervalMs: 0,
+    functionsDir,
     ...options,
     console: observer.console,
+  }).catch(async (error: unknown) => {
+    await rm(functionsDir, { recursive: true, force: true });
+    throw error;
   });
   const emulator = stack.twilioEmulator;
   if (emulator === undefined) throw new Error("the load run needs the stack's Twilio emulator");
@@ -67,6 +78,7 @@ export const startHarness = async (
       aws.dynamodb.destroy();
       aws.sqs.destroy();
       await stack.stop();
+      await rm(functionsDir, { recursive: true, force: true });
     },
   };
 };
@@ -419,11 +431,11 @@ export const checkRun = (result: TrafficResult, observer: Observer, options: Che
     event.kind === "inbound" || event.kind === "stop" ? "consent" : "mirror";
   checks.push(
     check(
-      "nothing acknowledged that was not enqueued (each acked event consumed from its queue)",
+      "nothing acknowledged that was not enqueued (its queue's consumer got each acked event)",
       acked
-        .filter((o) => observer.consumedCount(firstQueue(o.event), o.event.eventId) === 0)
+        .filter((o) => !observer.received(firstQueue(o.event), o.event.eventId))
         .map((o) => `${o.event.kind} ${o.event.eventId}`),
-      `${acked.length} acked events all consumed`,
+      `${acked.length} acked events all received by their consumer`,
     ),
   );
 
@@ -581,7 +593,9 @@ export const measure = (result: TrafficResult, observer: Observer) => {
     frontDoor,
     mirrored: e2e("inbound", (o) => copyAt(String(o.event.params.MessageSid))),
     outboundStatus: e2e("status", (o) =>
-      o.event.status === "sent" ? copyAt(o.event.outboundSid) : undefined,
+      o.event.status === "sent" && o.event.outboundSid !== undefined
+        ? (copyAt(o.event.outboundSid) ?? observer.summaries.get(o.event.outboundSid)?.seenAt)
+        : undefined,
     ),
     suppression: e2e("stop", (o) =>
       o.event.sender === undefined ? undefined : result.suppressedAt.get(o.event.sender),

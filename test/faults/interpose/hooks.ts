@@ -1,8 +1,9 @@
 // Interposes TCP proxies between the local stack and its AWS emulators without changing the stack:
 // a synchronous module resolve hook sends lib/local/stack.ts's imports of `./sqs-local.ts` and
 // `./dynamodb-local.ts` to the proxied starters next to this file. Call `interposeEmulatorProxies()`
-// before the first import of lib/local/stack.ts. (A `wrapEndpoint` option on startLocalStack would make
-// this unnecessary; see docs-reliability.md.)
+// before the first import of lib/local/stack.ts. An option on startLocalStack that lets a caller wrap
+// each emulator endpoint before provisioning (`wrapEndpoint(service, endpoint) => endpoint`) would
+// replace this redirect.
 import { registerHooks } from "node:module";
 
 const redirects: ReadonlyMap<string, string> = new Map([

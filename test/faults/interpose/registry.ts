@@ -14,7 +14,7 @@ export const proxyFor = (service: ProxiedService): TcpProxy => {
   const proxy = proxies.get(service);
   if (proxy === undefined) {
     throw new Error(
-      `no ${service} proxy: lib/local/stack.ts did not start ${service} through lib/local/${service === "sqs" ? "sqs-local" : "dynamodb-local"}.ts (see test/faults/README note in docs-reliability.md)`,
+      `no ${service} proxy: lib/local/stack.ts did not import lib/local/${service === "sqs" ? "sqs-local" : "dynamodb-local"}.ts, which test/faults/interpose/hooks.ts redirects — if the stack now starts its emulators another way, redirect that instead`,
     );
   }
   return proxy;
