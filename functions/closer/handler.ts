@@ -8,16 +8,13 @@ import { twilioConversationCloser } from "../../lib/adapters/closer-twilio.ts";
 import { dynamoConversationRegistry } from "../../lib/adapters/conversation-registry.ts";
 import { telemetry } from "../../lib/adapters/telemetry.ts";
 import { twilioClientProvider } from "../../lib/adapters/twilio-client.ts";
-import {
-  CloserRunAbortedError,
-  type CloserSummary,
-  parseCloserRequest,
-  runCloser,
-} from "../../lib/app/closer.ts";
+import { type CloserSummary, parseCloserRequest, runCloser } from "../../lib/app/closer.ts";
+import { CloserRunAbortedError } from "../../lib/app/errors.ts";
 import { systemClock, tokenBucket } from "../../lib/app/rate-limiter.ts";
 import { parseCloserConfig } from "../../lib/config/closer-config.ts";
 import { processEnv } from "../../lib/config/env.ts";
 import { parseTwilioRestConfig } from "../../lib/config/twilio-config.ts";
+import { MetricNames } from "../../lib/metrics.ts";
 
 const env = processEnv();
 const config = parseCloserConfig(env);
@@ -66,9 +63,9 @@ export const handler = async (
     summary.dryRun
       ? []
       : [
-          { name: "ConversationsClosed", value: summary.closed },
-          { name: "ConversationsSkipped", value: summary.skipped },
-          { name: "CloseFailures", value: summary.failed },
+          { name: MetricNames.conversationsClosed, value: summary.closed },
+          { name: MetricNames.conversationsSkipped, value: summary.skipped },
+          { name: MetricNames.closeFailures, value: summary.failed },
         ],
   );
   // Fail the invocation (Lambda Errors alarm, Scheduler retry) when retrying row by row cannot help.

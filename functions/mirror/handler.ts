@@ -8,18 +8,13 @@ import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { dynamoMirrorLedger, dynamoThreadMappings } from "../../lib/adapters/conversation-mapping.ts";
 import { dynamoConversationRegistry } from "../../lib/adapters/conversation-registry.ts";
 import { twilioMirrorPort } from "../../lib/adapters/mirror-twilio.ts";
-import { maskAddress, telemetry } from "../../lib/adapters/telemetry.ts";
+import { logMirrorBatch } from "../../lib/adapters/record-log.ts";
+import { telemetry } from "../../lib/adapters/telemetry.ts";
 import { twilioClientProvider } from "../../lib/adapters/twilio-client.ts";
-import {
-  isPermanentMirrorFailure,
-  type MirrorDeps,
-  type MirrorResult,
-  mirrorEvent,
-} from "../../lib/app/mirror.ts";
-import { processFifoBatch } from "../../lib/app/sqs-batch.ts";
+import { mirrorBatch } from "../../lib/app/mirror/index.ts";
+import type { MirrorDeps } from "../../lib/app/mirror/ports.ts";
 import { processEnv } from "../../lib/config/env.ts";
 import { parseMirrorConfig } from "../../lib/config/mirror-config.ts";
-import { TwilioApiError } from "../../lib/domain/twilio-errors.ts";
 
 const config = parseMirrorConfig(processEnv());
 const dynamodb = new DynamoDBClient({});
@@ -37,64 +32,11 @@ const deps: MirrorDeps = {
 
 const log = telemetry({ functionName: "mirror", namespace: config.metricsNamespace });
 
-/** Error text can quote phone numbers (e.g. Twilio 21211); logs keep them masked. */
-const masked = (text: string): string =>
-  text.replace(/(?:[a-z]+:)?\+?\d{6,}/g, (address) => maskAddress(address) ?? "••••");
-
-const failureReason = (error: unknown) => ({
-  error: error instanceof Error ? error.name : "Error",
-  reason: masked(error instanceof Error ? error.message : String(error)),
-  ...(error instanceof TwilioApiError ? { twilioCode: error.code, twilioStatus: error.status } : {}),
-  permanent: isPermanentMirrorFailure(error),
-});
-
-const mirroredOutcomes: ReadonlySet<MirrorResult["outcome"]> = new Set(["mirrored", "outbound-mirrored"]);
-
 export const handler = middy<SQSEvent, SQSBatchResponse, Error, Context>().handler(async (event, context) => {
-  const invocation: MirrorDeps = {
-    ...deps,
-    retry: { remainingMs: () => context.getRemainingTimeInMillis() },
-  };
-  const results = new Map<string, MirrorResult>();
-  const batch = await processFifoBatch(event.Records, async (envelope, record) => {
-    results.set(record.messageId, await mirrorEvent(invocation, envelope));
-  });
-  let mirrored = 0;
-  let notPosted = 0;
-  let failed = 0;
-  for (const outcome of batch.outcomes) {
-    if (outcome.ok) {
-      const result = results.get(outcome.messageId);
-      if (result !== undefined && mirroredOutcomes.has(result.outcome)) mirrored += 1;
-      if (result?.outcome === "outbound-not-posted") notPosted += 1;
-      log.emit({
-        messageId: outcome.messageId,
-        eventId: outcome.eventId,
-        outcome: result?.outcome,
-        reason: result?.reason,
-        tenantId: result?.tenantId,
-        conversationSid: result?.conversationSid,
-        address: maskAddress(result?.address),
-      });
-      continue;
-    }
-    failed += 1;
-    log.emit({
-      level: "error",
-      messageId: outcome.messageId,
-      eventId: outcome.eventId,
-      // Skipped: not attempted, because an earlier record of its FIFO group failed and it must not overtake.
-      skipped: outcome.skipped,
-      ...(outcome.skipped
-        ? { reason: "earlier record of the message group failed" }
-        : failureReason(outcome.error)),
-    });
-  }
-  log.emit({ records: event.Records.length }, [
-    { name: "MessagesMirrored", value: mirrored },
-    // Outbound messages kept out of a bound customer's thread (listed on the conversation instead).
-    { name: "OutboundNotPosted", value: notPosted },
-    { name: "MirrorFailures", value: failed },
-  ]);
+  const batch = await mirrorBatch(
+    { ...deps, retry: { remainingMs: () => context.getRemainingTimeInMillis() } },
+    event.Records,
+  );
+  logMirrorBatch(log, batch);
   return { batchItemFailures: batch.batchItemFailures };
 });

@@ -22,6 +22,7 @@ import { Topic } from "aws-cdk-lib/aws-sns";
 import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
 import type { IQueue } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
+import { emfDimension, type MetricName, MetricNames } from "../../lib/metrics.ts";
 import {
   type FunctionName,
   functionNames,
@@ -31,25 +32,6 @@ import {
 } from "../../lib/resources.ts";
 import { OutputKeys } from "../stack-outputs.ts";
 import type { FifoWorkQueue } from "./fifo-work-queue.ts";
-
-/** EMF metric names the functions emit (namespace from METRICS_NAMESPACE). */
-export const MetricNames = {
-  webhookRequests: "WebhookRequests",
-  webhookRejected: "WebhookRejected",
-  webhookLatency: "WebhookLatency",
-  duplicatesDropped: "DuplicatesDropped",
-  complianceActions: "ComplianceActions",
-  messagesMirrored: "MessagesMirrored",
-  conversationsClosed: "ConversationsClosed",
-  conversationsSkipped: "ConversationsSkipped",
-  closeFailures: "CloseFailures",
-} as const;
-
-/**
- * lib/adapters/telemetry.ts publishes every EMF metric under the single dimension set [["Function"]]
- * with the function's name as value; CloudWatch only matches a query with exactly that dimension set.
- */
-export const emfDimension = "Function";
 
 export interface MonitoringProps {
   readonly functions: Readonly<Record<FunctionName, IFunction>>;
@@ -96,7 +78,7 @@ export class Monitoring extends Construct {
     if (props.alarmEmail) this.topic.addSubscription(new EmailSubscription(props.alarmEmail));
     this.action = new SnsAction(this.topic);
 
-    const custom = (fn: FunctionName, metricName: string, period = fiveMinutes) =>
+    const custom = (fn: FunctionName, metricName: MetricName, period = fiveMinutes) =>
       new Metric({
         namespace: props.metricsNamespace,
         metricName,
@@ -178,8 +160,13 @@ export class Monitoring extends Construct {
         width: 8,
       }),
       new GraphWidget({
-        title: "Messages mirrored",
-        left: [custom("mirror", MetricNames.messagesMirrored)],
+        title: "Mirroring",
+        left: [
+          custom("mirror", MetricNames.messagesMirrored).with({ label: "Messages mirrored" }),
+          custom("mirror", MetricNames.outboundNotPosted).with({
+            label: "Outbound not posted (customer bound)",
+          }),
+        ],
         width: 8,
       }),
       new GraphWidget({

@@ -22,7 +22,13 @@ import {
   PutItemCommand,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import type { LedgerEntry, MirrorLedger, MirrorState, ThreadMapping, ThreadMappings } from "../app/mirror.ts";
+import type {
+  LedgerEntry,
+  MirrorLedger,
+  MirrorState,
+  ThreadMapping,
+  ThreadMappings,
+} from "../app/mirror/ports.ts";
 import { type CustomerKey, isOutboundStatus, type OutboundStatus, statusRank } from "../domain/mirror.ts";
 import { Tables } from "../resources.ts";
 

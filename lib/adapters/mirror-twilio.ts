@@ -3,7 +3,7 @@
 // branches on become results (50353 name-taken, 50416 bound-elsewhere, 50433/50437 already-bound,
 // 50377 closed, 20404 gone); every other failure is thrown as TwilioApiError for the caller to classify.
 // `X-Twilio-Webhook-Enabled` is never sent, so nothing posted here fires Conversations webhooks.
-import type { MirrorTwilio, OutboundSend, ThreadState, UpdateResult } from "../app/mirror.ts";
+import type { MirrorTwilio, OutboundSend, ThreadState, UpdateResult } from "../app/mirror/ports.ts";
 import { parseAttributes, type ThreadMessage } from "../domain/mirror.ts";
 import { conflictingConversationSid, hasTwilioCode, TwilioErrorCode } from "../domain/twilio-errors.ts";
 import { callTwilio, type TwilioClient } from "./twilio-client.ts";

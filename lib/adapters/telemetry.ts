@@ -1,6 +1,7 @@
 // Structured logs and CloudWatch metrics in one line: each line is a JSON object that is also an EMF
 // document, so CloudWatch extracts the metrics from the log without an agent or an API call. Written
 // with process.stdout.write (console.log in Lambda prefixes lines, which would break EMF parsing).
+import { emfDimension, type MetricName } from "../metrics.ts";
 
 export type LogSink = (line: string) => void;
 export const stdoutSink: LogSink = (line) => {
@@ -8,7 +9,7 @@ export const stdoutSink: LogSink = (line) => {
 };
 
 export type MetricUnit = "Count" | "Milliseconds";
-export type Metric = { readonly name: string; readonly value: number; readonly unit?: MetricUnit };
+export type Metric = { readonly name: MetricName; readonly value: number; readonly unit?: MetricUnit };
 
 export type Telemetry = {
   /** One structured line; `metrics` become EMF metrics under the function's dimension. */
@@ -32,12 +33,12 @@ export const telemetry = (options: {
           CloudWatchMetrics: [
             {
               Namespace: options.namespace,
-              Dimensions: [["Function"]],
+              Dimensions: [[emfDimension]],
               Metrics: metrics.map((metric) => ({ Name: metric.name, Unit: metric.unit ?? "Count" })),
             },
           ],
         };
-        document.Function = options.functionName;
+        document[emfDimension] = options.functionName;
         for (const metric of metrics) document[metric.name] = metric.value;
       }
       sink(JSON.stringify(document));

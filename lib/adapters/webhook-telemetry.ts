@@ -5,6 +5,7 @@ import type { MiddlewareObj } from "@middy/core";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { toErrorResponse } from "../app/http.ts";
 import type { WebhookResult } from "../app/webhook.ts";
+import { MetricNames } from "../metrics.ts";
 import { toApiGatewayResult } from "./api-gateway.ts";
 import type { Metric, Telemetry } from "./telemetry.ts";
 
@@ -12,10 +13,10 @@ import type { Metric, Telemetry } from "./telemetry.ts";
 export type WebhookContext = Context & { webhookResult?: WebhookResult };
 
 const metricsFor = (result: WebhookResult | undefined, durationMs: number): Metric[] => [
-  { name: "WebhookRequests", value: 1 },
-  { name: "DuplicatesDropped", value: result?.outcome.startsWith("duplicate") ? 1 : 0 },
-  { name: "WebhookRejected", value: result?.outcome === "rejected" ? 1 : 0 },
-  { name: "WebhookLatency", value: durationMs, unit: "Milliseconds" },
+  { name: MetricNames.webhookRequests, value: 1 },
+  { name: MetricNames.duplicatesDropped, value: result?.outcome.startsWith("duplicate") ? 1 : 0 },
+  { name: MetricNames.webhookRejected, value: result?.outcome === "rejected" ? 1 : 0 },
+  { name: MetricNames.webhookLatency, value: durationMs, unit: "Milliseconds" },
 ];
 
 export const webhookTelemetry = (

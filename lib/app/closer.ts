@@ -10,9 +10,9 @@
 // The run stops taking work when the Lambda's remaining time drops below a safety margin, when
 // `maxCloses` is reached, or when Twilio rejects our credentials; the position of the first unfinished
 // page is saved so the next run continues there. Dry runs read and qualify only.
+import type { CloserSettings } from "../config/closer-config.ts";
 import {
   type Candidate,
-  type CloserPolicy,
   type CloserRule,
   checkTwilioActivity,
   closingNoticeAttributes,
@@ -28,6 +28,7 @@ import {
   TwilioApiError,
   TwilioErrorCode,
 } from "../domain/twilio-errors.ts";
+import { InvalidCloserRequestError } from "./errors.ts";
 import { type Clock, type RateLimiter, runLanes } from "./rate-limiter.ts";
 import { withRetry } from "./retry.ts";
 
@@ -74,16 +75,8 @@ export interface CursorStore {
   clear(): Promise<void>;
 }
 
-export type CloserRunSettings = {
-  readonly policy: CloserPolicy;
-  readonly concurrency: number;
-  readonly pageSize: number;
-  readonly closingMessage: string | undefined;
-  readonly verifyWithTwilio: boolean;
-  readonly safetyMarginMs: number;
-  readonly claimLeaseMs: number;
-  readonly retry: { readonly attempts: number; readonly baseDelayMs: number; readonly maxDelayMs: number };
-};
+/** The closer's settings minus the mutation rate, which reaches a run as its `limiter`. */
+export type CloserRunSettings = Omit<CloserSettings, "maxMutationsPerSecond">;
 
 export type CloserDeps = {
   readonly registry: CloserRegistry;
@@ -108,15 +101,6 @@ export type CloserRequest = {
   /** Stop after this many close attempts (or, in a dry run, this many listed candidates). */
   readonly maxCloses: number | undefined;
 };
-
-export class InvalidCloserRequestError extends Error {
-  override name = "InvalidCloserRequestError";
-}
-
-/** A run stopped because retrying row by row cannot help (credentials, registry unavailable). */
-export class CloserRunAbortedError extends Error {
-  override name = "CloserRunAbortedError";
-}
 
 const flag = (value: unknown, name: string): boolean => {
   if (value === undefined || value === null) return false;

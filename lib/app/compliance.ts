@@ -17,6 +17,7 @@ import {
   type ConsentRecord,
   type ConsentSubject,
   type InboundSignal,
+  InvalidConsentEventError,
   type OptedOutFailureSignal,
   parseChannelAddress,
   readConsentSignal,
@@ -29,10 +30,10 @@ import {
 import type { KeywordMatch } from "../domain/keywords.ts";
 import type { Envelope } from "../domain/queue-envelope.ts";
 import { type TenantDirectory, tenantFor } from "../domain/tenants.ts";
-import { classifyTwilioFailure } from "../domain/twilio-errors.ts";
+import { classifyTwilioFailure, TwilioApiError } from "../domain/twilio-errors.ts";
 import type { EventQueue } from "./ports.ts";
 import { withRetry } from "./retry.ts";
-import { processFifoBatch, type QueueRecord, type RecordOutcome } from "./sqs-batch.ts";
+import { isPoison, processFifoBatch, type QueueRecord, type RecordOutcome } from "./sqs-batch.ts";
 
 // ---- Ports -------------------------------------------------------------------------------------------
 
@@ -494,6 +495,16 @@ const recordOf = (
 export type RecordReport = RecordOutcome & {
   readonly receiveCount: number;
   readonly report?: ConsentReport;
+};
+
+/**
+ * What kind of failure a record met, for its log line: `poison` (a malformed record that can never
+ * succeed), Twilio's failure class (`configuration` means our credentials are wrong), or the error name.
+ */
+export const complianceFailureClass = (error: unknown): string => {
+  if (isPoison(error) || error instanceof InvalidConsentEventError) return "poison";
+  if (error instanceof TwilioApiError) return classifyTwilioFailure(error);
+  return error instanceof Error ? error.name : "unknown";
 };
 
 export type ConsentBatchResult = {

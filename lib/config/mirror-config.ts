@@ -6,7 +6,9 @@
 //     "timers": { "inactive": "PT24H", "closed": "P7D" },  // Twilio's own timers on threads we create;
 //                                                           // null or "PT0S" turns one off
 //     "messagingServiceSid": "MG…",                        // conversation's Messaging Service
-//     "bindCustomer": true                                 // add the customer as an SMS/WhatsApp participant
+//     "bindCustomer": true,                                // add the customer as an SMS/WhatsApp participant
+//     "businessAuthor": "acme-support"                     // author of what sendOutbound posts into a
+//                                                           // thread when the send names none; "system"
 //   }
 import type { TenantDirectory } from "../domain/tenants.ts";
 import { type Env, EnvNames, optionalString, requireString, tableEnvName } from "./env.ts";
@@ -26,10 +28,15 @@ export type TenantMirrorSettings = {
   readonly messagingServiceSid: string | undefined;
   /**
    * Bind the customer (address + our number as proxy) into the thread so agents can answer from
-   * Conversations and Twilio captures the customer's later messages itself. See README.md "Mirroring" for what
-   * binding means for outbound mirroring.
+   * Conversations and Twilio captures the customer's later messages itself. See README.md "Mirroring"
+   * for what binding means for outbound mirroring.
    */
   readonly bindCustomer: boolean;
+  /**
+   * Author of a message `sendOutbound` posts into the customer's thread when the send names none: the
+   * business identity agents see (for example `acme-support`).
+   */
+  readonly businessAuthor: string;
 };
 
 export type MirrorConfig = {
@@ -46,6 +53,7 @@ export const DefaultMirrorSettings: TenantMirrorSettings = {
   timers: DefaultThreadTimers,
   messagingServiceSid: undefined,
   bindCustomer: true,
+  businessAuthor: "system",
 };
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
@@ -99,6 +107,10 @@ export const parseTenantMirrorSettings = (raw: unknown, where: string): TenantMi
   if (bindCustomer !== undefined && typeof bindCustomer !== "boolean") {
     throw new ConfigError(`${where}.bindCustomer must be true or false`);
   }
+  const businessAuthor = raw.businessAuthor;
+  if (businessAuthor !== undefined && (typeof businessAuthor !== "string" || businessAuthor.trim() === "")) {
+    throw new ConfigError(`${where}.businessAuthor must be a non-empty string`);
+  }
   return {
     timers:
       timers === null
@@ -114,6 +126,7 @@ export const parseTenantMirrorSettings = (raw: unknown, where: string): TenantMi
           },
     messagingServiceSid,
     bindCustomer: bindCustomer ?? DefaultMirrorSettings.bindCustomer,
+    businessAuthor: businessAuthor ?? DefaultMirrorSettings.businessAuthor,
   };
 };
 

@@ -1,7 +1,7 @@
 // Pure rules of mirroring Programmable Messaging traffic into Conversations threads: which channel an
 // address belongs to, the unique name of a customer's thread, how outbound statuses rank, what a
 // mirrored message carries in `attributes`, and which thread messages were ours or Twilio's own.
-// No SDK here: the use case (lib/app/mirror.ts) feeds these functions parsed values.
+// No SDK here: the use case (lib/app/mirror/) feeds these functions parsed values.
 import { type FormParams, firstValue } from "./form-body.ts";
 
 /** Written into `attributes.mirroredBy` of everything the mirror posts; the loop guard looks for it. */

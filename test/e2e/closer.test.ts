@@ -4,70 +4,39 @@
 // 20429 bursts; one conversation wakes up while the run is under way; a short Lambda timeout makes a run
 // stop early and the next one resume from the stored cursor.
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { dynamoCloserCursorStore } from "../../lib/adapters/closer-cursor-store.ts";
 import { activityShardOf, dynamoConversationRegistry } from "../../lib/adapters/conversation-registry.ts";
-import { twilioClientProvider } from "../../lib/adapters/twilio-client.ts";
 import type { CloserSummary } from "../../lib/app/closer.ts";
-import { parseTwilioRestConfig } from "../../lib/config/twilio-config.ts";
 import type { Invocation } from "../../lib/local/lambda-runner.ts";
-import { type LocalStack, startLocalStack } from "../../lib/local/stack.ts";
+import type { LocalStack } from "../../lib/local/stack.ts";
 import type { TwilioEmulator } from "../../lib/local/twilio-emulator/server.ts";
-import { distDir } from "../../lib/tools/build.ts";
+import { type E2eStack, startE2eStack } from "../support/e2e-stack.ts";
 
 const day = 24 * 60 * 60_000;
 /** Short enough that 500 closes at 25/s (20 s) cannot fit before the 15 s safety margin. */
 const closerTimeoutSeconds = 30;
 
+let e2e: E2eStack;
 let stack: LocalStack;
 let emulator: TwilioEmulator;
-let dynamodb: DynamoDBClient;
 let registry: ReturnType<typeof dynamoConversationRegistry>;
-let twilio: ReturnType<typeof twilioClientProvider>;
 
 before(async () => {
-  assert.ok(
-    existsSync(join(distDir("closer"), "index.mjs")),
-    "dist/functions/closer/index.mjs is missing: run npm run build first",
-  );
-  stack = await startLocalStack({
-    port: 0,
-    twilio: { mode: "emulator", port: 0 },
-    functions: { closer: { timeoutSeconds: closerTimeoutSeconds } },
-    schedules: false,
-    queueDepthIntervalMs: 0,
-  });
-  assert.ok(stack.twilioEmulator !== undefined);
-  emulator = stack.twilioEmulator;
-  const { aws } = stack.stackInfo;
-  dynamodb = new DynamoDBClient({
-    region: aws.region,
-    endpoint: aws.dynamodbEndpoint,
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
-  });
-  const table = aws.tables.conversations;
+  e2e = await startE2eStack(["closer"], { functions: { closer: { timeoutSeconds: closerTimeoutSeconds } } });
+  ({ stack, emulator } = e2e);
+  const table = stack.stackInfo.aws.tables.conversations;
   assert.ok(table !== undefined);
-  registry = dynamoConversationRegistry(dynamodb, table);
-  twilio = twilioClientProvider(
-    parseTwilioRestConfig({
-      TWILIO_ACCOUNT_SID: stack.stackInfo.twilio.accountSid,
-      TWILIO_AUTH_TOKEN: stack.stackInfo.twilio.authToken,
-      TWILIO_API_BASE_URL: stack.stackInfo.twilio.apiBaseUrl ?? undefined,
-    }),
-  );
+  registry = dynamoConversationRegistry(e2e.aws.dynamodb, table);
 });
 
 after(async () => {
-  dynamodb?.destroy();
-  await stack?.stop();
+  await e2e?.stop();
 });
 
 /** Real emulator conversations with registry rows, oldest first; `idleMs` old (default two days). */
 const conversations = async (count: number, idleMs = 2 * day): Promise<string[]> => {
-  const client = await twilio();
+  const client = e2e.sdk;
   const sids: string[] = [];
   for (let start = 0; start < count; start += 25) {
     const batch = await Promise.all(
@@ -127,7 +96,7 @@ describe("closer on the local stack", () => {
 
   test("20429 bursts from the emulator are absorbed, and conversations Twilio already closed count as done", async () => {
     const stale = await conversations(60);
-    const client = await twilio();
+    const client = e2e.sdk;
     const closedByTimer = stale.slice(0, 2);
     for (const sid of closedByTimer)
       await client.conversations.v1.conversations(sid).update({ state: "closed" });
@@ -169,7 +138,7 @@ describe("closer on the local stack", () => {
     }
     assert.equal(twilioState(target), "active", "the target must still be open when it wakes up");
     // What a customer reply does: Twilio has the message, and the mirror moves our activity record.
-    const client = await twilio();
+    const client = e2e.sdk;
     await client.conversations.v1
       .conversations(target)
       .messages.create({ author: "+14155550100", body: "still there?" });
@@ -185,7 +154,7 @@ describe("closer on the local stack", () => {
 
   test("a run that runs out of Lambda time stops with a stored cursor; the next run resumes and finishes", async () => {
     const stale = await conversations(500);
-    const cursors = dynamoCloserCursorStore(dynamodb, stack.stackInfo.aws.tables.conversations ?? "");
+    const cursors = dynamoCloserCursorStore(e2e.aws.dynamodb, stack.stackInfo.aws.tables.conversations ?? "");
 
     const first = summaryOf(await stack.runSchedule("closer"));
     assert.equal(first.stoppedBy, "time");

@@ -3,32 +3,29 @@
 // against DynamoDB Local and the Twilio emulator. The mirror function is left out so its queue can be
 // read to see exactly what compliance let through.
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
-import twilio from "twilio";
+import type twilio from "twilio";
 import { PreEventReasons } from "../../lib/adapters/consent-pre-event-policy.ts";
 import { DefaultComplianceTexts } from "../../lib/config/compliance-config.ts";
 import { parseEnvelope } from "../../lib/domain/queue-envelope.ts";
 import { silentConsole } from "../../lib/local/console.ts";
-import { localClients } from "../../lib/local/provision.ts";
-import { EmulatedTwilioAccount, type LocalStack, startLocalStack } from "../../lib/local/stack.ts";
+import type { localClients } from "../../lib/local/provision.ts";
+import { EmulatedTwilioAccount, type LocalStack } from "../../lib/local/stack.ts";
 import type { TwilioEmulator } from "../../lib/local/twilio-emulator/server.ts";
 import {
-  encodeForm,
   inboundSmsParams,
   inboundWhatsAppParams,
   preParticipantAddParams,
   sid,
-  signatureFor,
   statusParams,
-  twilioHeaders,
 } from "../../lib/local/twilio-webhooks.ts";
-import { buildFunction } from "../../lib/tools/build.ts";
+import { type E2eStack, startE2eStack } from "../support/e2e-stack.ts";
 
 const Ours = EmulatedTwilioAccount.phoneNumber;
-const { accountSid, authToken } = EmulatedTwilioAccount;
+const { accountSid } = EmulatedTwilioAccount;
 
+let e2e: E2eStack;
 let stack: LocalStack;
 let emulator: TwilioEmulator;
 let sdk: ReturnType<typeof twilio>;
@@ -36,14 +33,7 @@ let sqs: ReturnType<typeof localClients>["sqs"];
 const complianceLogs: Record<string, unknown>[] = [];
 
 before(async () => {
-  // `npm test` builds every bundle first; a lone run of this file builds what it needs.
-  for (const name of ["webhook", "compliance"] as const) {
-    if (!existsSync(`dist/functions/${name}/index.mjs`)) await buildFunction(name);
-  }
-  stack = await startLocalStack({
-    port: 0,
-    schedules: false,
-    queueDepthIntervalMs: 0,
+  e2e = await startE2eStack(["webhook", "compliance"], {
     visibilityTimeoutSeconds: 2,
     functions: { mirror: { bundleDir: "test/e2e/.no-mirror-bundle" } },
     console: {
@@ -58,46 +48,18 @@ before(async () => {
       },
     },
   });
-  if (stack.twilioEmulator === undefined) throw new Error("the stack should run the Twilio emulator");
-  emulator = stack.twilioEmulator;
-  sdk = twilio(accountSid, authToken, { autoRetry: false });
-  sdk.conversations.baseUrl = emulator.url;
-  sdk.api.baseUrl = emulator.url;
-  sqs = localClients({
-    dynamodb: stack.stackInfo.aws.dynamodbEndpoint,
-    sqs: stack.stackInfo.aws.sqsEndpoint,
-  }).sqs;
+  ({ stack, emulator, sdk } = e2e);
+  sqs = e2e.aws.sqs;
 });
 
 after(async () => {
-  sqs?.destroy();
-  await stack?.stop();
+  await e2e?.stop();
 });
 
-/** POSTs a webhook signed exactly as Twilio would sign it for the stack's public URL. */
-const webhook = async (path: string, params: Record<string, string>) => {
-  const signature = signatureFor(authToken, `${stack.stackInfo.publicWebhookBaseUrl}${path}`, params);
-  const response = await fetch(`${stack.apiUrl}${path}`, {
-    method: "POST",
-    headers: twilioHeaders(signature),
-    body: encodeForm(params),
-  });
-  return { status: response.status, body: await response.text() };
-};
+const webhook = (path: string, params: Record<string, string>) => e2e.webhook(path, params);
 
 /** Waits until the compliance function processed (and deleted) the queue record of `eventId`. */
-const processed = (eventId: string) =>
-  stack.waitForInvocation(
-    (record) =>
-      record.functionName === "compliance" &&
-      record.batch !== undefined &&
-      record.batch.records.some(
-        (message) =>
-          parseEnvelope(message.body).eventId === eventId &&
-          record.batch?.deleted.includes(message.messageId),
-      ),
-    20_000,
-  );
+const processed = (eventId: string) => e2e.processed("compliance", eventId, 20_000);
 
 const inboundSms = async (from: string, body: string) => {
   const params = inboundSmsParams({ accountSid, from, to: Ours, body, mediaUrls: [] });

@@ -3,36 +3,35 @@
 // queue, and the mirror bundle writes threads into the Twilio emulator and its items into DynamoDB Local.
 // Status callbacks and Conversations events go from the webhook straight to the mirror queue.
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
-import twilio from "twilio";
+import type twilio from "twilio";
 import { dynamoMirrorLedger, dynamoThreadMappings } from "../../lib/adapters/conversation-mapping.ts";
 import { dynamoConversationRegistry } from "../../lib/adapters/conversation-registry.ts";
 import { twilioMirrorPort } from "../../lib/adapters/mirror-twilio.ts";
-import { type OutboundSendDeps, sendOutbound } from "../../lib/app/mirror.ts";
+import type { OutboundSendDeps } from "../../lib/app/mirror/ports.ts";
+import { sendOutbound } from "../../lib/app/mirror/send.ts";
+import { DefaultMirrorSettings } from "../../lib/config/mirror-config.ts";
 import { MirrorMarker } from "../../lib/domain/mirror.ts";
 import { parseEnvelope } from "../../lib/domain/queue-envelope.ts";
 import { emptyDirectory } from "../../lib/domain/tenants.ts";
-import { localClients } from "../../lib/local/provision.ts";
-import { EmulatedTwilioAccount, type LocalStack, startLocalStack } from "../../lib/local/stack.ts";
+import type { localClients } from "../../lib/local/provision.ts";
+import { EmulatedTwilioAccount, type LocalStack } from "../../lib/local/stack.ts";
 import type { TwilioEmulator } from "../../lib/local/twilio-emulator/server.ts";
 import {
-  encodeForm,
   inboundSmsParams,
   inboundWhatsAppParams,
   messageAddedParams,
   sid,
-  signatureFor,
   stateUpdatedParams,
   statusParams,
-  twilioHeaders,
 } from "../../lib/local/twilio-webhooks.ts";
-import { buildFunction } from "../../lib/tools/build.ts";
+import { type E2eStack, startE2eStack } from "../support/e2e-stack.ts";
 
 const Ours = EmulatedTwilioAccount.phoneNumber;
-const { accountSid, authToken } = EmulatedTwilioAccount;
+const { accountSid } = EmulatedTwilioAccount;
 
+let e2e: E2eStack;
 let stack: LocalStack;
 let emulator: TwilioEmulator;
 let sdk: ReturnType<typeof twilio>;
@@ -40,31 +39,12 @@ let aws: ReturnType<typeof localClients>;
 let customerCounter = 0;
 
 before(async () => {
-  // `npm test` builds every bundle first; a lone run of this file builds what is missing.
-  for (const name of ["webhook", "compliance", "mirror"] as const) {
-    if (!existsSync(`dist/functions/${name}/index.mjs`)) await buildFunction(name);
-  }
-  stack = await startLocalStack({
-    port: 0,
-    schedules: false,
-    queueDepthIntervalMs: 0,
-    visibilityTimeoutSeconds: 2,
-  });
-  if (stack.twilioEmulator === undefined) throw new Error("the stack should run the Twilio emulator");
-  emulator = stack.twilioEmulator;
-  sdk = twilio(accountSid, authToken, { autoRetry: false });
-  sdk.conversations.baseUrl = emulator.url;
-  sdk.api.baseUrl = emulator.url;
-  aws = localClients({
-    dynamodb: stack.stackInfo.aws.dynamodbEndpoint,
-    sqs: stack.stackInfo.aws.sqsEndpoint,
-  });
+  e2e = await startE2eStack(["webhook", "compliance", "mirror"], { visibilityTimeoutSeconds: 2 });
+  ({ stack, emulator, sdk, aws } = e2e);
 });
 
 after(async () => {
-  aws?.dynamodb.destroy();
-  aws?.sqs.destroy();
-  await stack?.stop();
+  await e2e?.stop();
 });
 
 /** A customer no other test uses, so each test reads only its own thread. */
@@ -75,29 +55,12 @@ const newCustomer = () => {
 const threadName = (customer: string) => `t_default_sms_${customer.slice(1)}`;
 
 const webhook = async (path: string, params: Record<string, string>) => {
-  const signature = signatureFor(authToken, `${stack.stackInfo.publicWebhookBaseUrl}${path}`, params);
-  const response = await fetch(`${stack.apiUrl}${path}`, {
-    method: "POST",
-    headers: twilioHeaders(signature),
-    body: encodeForm(params),
-  });
-  await response.text();
+  const response = await e2e.webhook(path, params);
   assert.equal(response.status < 300, true, `${path} answered ${response.status}`);
 };
 
 /** Resolves once the mirror processed (and deleted) the queue record of `eventId` successfully. */
-const mirrored = (eventId: string) =>
-  stack.waitForInvocation(
-    (record) =>
-      record.functionName === "mirror" &&
-      record.batch !== undefined &&
-      record.batch.records.some(
-        (message) =>
-          parseEnvelope(message.body).eventId === eventId &&
-          record.batch?.deleted.includes(message.messageId),
-      ),
-    30_000,
-  );
+const mirrored = (eventId: string) => e2e.processed("mirror", eventId, 30_000);
 
 const sendInbound = async (from: string, body: string) => {
   const params = inboundSmsParams({ accountSid, from, to: Ours, body, mediaUrls: [] });
@@ -129,6 +92,7 @@ const sendDeps = (): OutboundSendDeps => {
     ledger: dynamoMirrorLedger(aws.dynamodb, table),
     registry: dynamoConversationRegistry(aws.dynamodb, table),
     tenants: emptyDirectory,
+    settingsFor: () => DefaultMirrorSettings,
     now: Date.now,
   };
 };

@@ -2,9 +2,9 @@
 // throttles, closer failures — and the dashboard panels operators look at first.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { emfDimension, MetricNames } from "../../infra/constructs/monitoring.ts";
 import { OutputKeys } from "../../infra/stack-outputs.ts";
 import { defaultMetricsNamespace } from "../../lib/function-env.ts";
+import { emfDimension, MetricNames } from "../../lib/metrics.ts";
 import { functionNames, type QueueName, Queues, visibilityTimeoutSeconds } from "../../lib/resources.ts";
 import { synthesizeBackbone } from "./backbone-fixture.ts";
 import {
@@ -154,6 +154,7 @@ describe("dashboard", () => {
     ["queue age", [/\\"ApproximateAgeOfOldestMessage\\"/]],
     ["compliance actions", [new RegExp(`\\\\"${MetricNames.complianceActions}\\\\"`)]],
     ["messages mirrored", [new RegExp(`\\\\"${MetricNames.messagesMirrored}\\\\"`)]],
+    ["outbound messages not posted", [new RegExp(`\\\\"${MetricNames.outboundNotPosted}\\\\"`)]],
     ["conversations closed", [new RegExp(`\\\\"${MetricNames.conversationsClosed}\\\\"`)]],
   ];
   for (const [panel, patterns] of panels) {
@@ -168,6 +169,7 @@ describe("dashboard", () => {
       ["webhook", MetricNames.duplicatesDropped],
       ["compliance", MetricNames.complianceActions],
       ["mirror", MetricNames.messagesMirrored],
+      ["mirror", MetricNames.outboundNotPosted],
       ["closer", MetricNames.conversationsClosed],
     ];
     for (const [fn, metric] of emitted) {

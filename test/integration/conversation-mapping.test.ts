@@ -9,7 +9,7 @@ import {
   LedgerTtlSeconds,
 } from "../../lib/adapters/conversation-mapping.ts";
 import { dynamoConversationRegistry } from "../../lib/adapters/conversation-registry.ts";
-import type { MirrorLedger, ThreadMapping, ThreadMappings } from "../../lib/app/mirror.ts";
+import type { MirrorLedger, ThreadMapping, ThreadMappings } from "../../lib/app/mirror/ports.ts";
 import { type CustomerKey, customerKey } from "../../lib/domain/mirror.ts";
 import { type LocalAws, localAws } from "../support/local-aws.ts";
 

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
 import twilio from "twilio";
 import { twilioMirrorPort } from "../../lib/adapters/mirror-twilio.ts";
-import type { MirrorTwilio } from "../../lib/app/mirror.ts";
+import type { MirrorTwilio } from "../../lib/app/mirror/ports.ts";
 import { MirrorMarker } from "../../lib/domain/mirror.ts";
 import { classifyTwilioFailure, TwilioApiError } from "../../lib/domain/twilio-errors.ts";
 import {

@@ -11,10 +11,10 @@ import {
   type CloserRunSettings,
   type ConversationCloser,
   type CursorStore,
-  InvalidCloserRequestError,
   parseCloserRequest,
   runCloser,
 } from "../../lib/app/closer.ts";
+import { InvalidCloserRequestError } from "../../lib/app/errors.ts";
 import { type Clock, tokenBucket } from "../../lib/app/rate-limiter.ts";
 import {
   type CloserRule,
@@ -24,42 +24,11 @@ import {
   type LatestMessage,
 } from "../../lib/domain/closer.ts";
 import { TwilioApiError } from "../../lib/domain/twilio-errors.ts";
+import { virtualClock } from "../support/virtual-clock.ts";
 
 const minute = 60_000;
 const day = 24 * 60 * minute;
 const T0 = Date.UTC(2026, 10, 24, 3, 0, 0);
-
-// ---- Virtual time -----------------------------------------------------------------------------------
-
-/** Discrete-event clock: once every promise chain has settled, time jumps to the earliest sleeper. */
-const virtualClock = (start: number): Clock => {
-  let now = start;
-  let sequence = 0;
-  let scheduled = false;
-  const timers: { at: number; order: number; resolve: () => void }[] = [];
-  const fire = () => {
-    scheduled = false;
-    timers.sort((a, b) => a.at - b.at || a.order - b.order);
-    const timer = timers.shift();
-    if (timer === undefined) return;
-    now = Math.max(now, timer.at);
-    timer.resolve();
-    if (timers.length > 0) schedule();
-  };
-  const schedule = () => {
-    if (scheduled) return;
-    scheduled = true;
-    setImmediate(fire);
-  };
-  return {
-    now: () => now,
-    sleep: (ms) =>
-      new Promise((resolve) => {
-        timers.push({ at: now + Math.max(0, ms), order: sequence++, resolve });
-        schedule();
-      }),
-  };
-};
 
 /** mulberry32: deterministic jitter, so a failing run can be replayed. */
 const seededRandom = (seed: number) => () => {

@@ -5,27 +5,25 @@
 // The fake stores mirror the DynamoDB adapter's conditions.
 import assert from "node:assert/strict";
 import { beforeEach, describe, test } from "node:test";
-import {
-  type BindResult,
-  type HeldBinding,
-  type LedgerEntry,
-  type MirrorDeps,
-  type MirrorLedger,
-  type MirrorTwilio,
-  mirrorEvent,
-  type OutboundSend,
-  type OutboundSendResult,
-  type RegistryState,
-  type RegistryWriter,
-  type SentMessage,
-  SentNotRecordedError,
-  sendOutbound,
-  type ThreadInfo,
-  type ThreadMapping,
-  type ThreadMappings,
-  ThreadUnavailableError,
-  UngatedInboundError,
-} from "../../lib/app/mirror.ts";
+import { SentNotRecordedError, ThreadUnavailableError, UngatedInboundError } from "../../lib/app/errors.ts";
+import { mirrorEvent } from "../../lib/app/mirror/index.ts";
+import type {
+  BindResult,
+  HeldBinding,
+  LedgerEntry,
+  MirrorDeps,
+  MirrorLedger,
+  MirrorTwilio,
+  OutboundSend,
+  OutboundSendResult,
+  RegistryState,
+  RegistryWriter,
+  SentMessage,
+  ThreadInfo,
+  ThreadMapping,
+  ThreadMappings,
+} from "../../lib/app/mirror/ports.ts";
+import { sendOutbound } from "../../lib/app/mirror/send.ts";
 import { processFifoBatch } from "../../lib/app/sqs-batch.ts";
 import { ConfigError } from "../../lib/config/errors.ts";
 import {
@@ -1218,6 +1216,38 @@ describe("outbound to a customer bound in their thread (never delivered twice)",
       );
     });
 
+    test("without an author, the tenant's business author is posted; a send's own author wins", async () => {
+      settings.acme = { ...(settings.acme ?? DefaultMirrorSettings), businessAuthor: "acme-support" };
+      const conversationSid = await boundThread();
+      const byTenant = conversationSend(
+        await sendOutbound(deps, { to: Customer, from: AcmeNumber, body: "Your table is ready" }),
+      );
+      const byAgent = conversationSend(
+        await sendOutbound(deps, { to: Customer, from: AcmeNumber, body: "See you soon", author: "agent-7" }),
+      );
+      assert.deepEqual(
+        twilio.threadMessages(conversationSid).map((m) => [m.messageSid, m.author, m.body]),
+        [
+          [twilio.threadMessages(conversationSid)[0]?.messageSid, Customer, "hi"],
+          [byTenant.messageSid, "acme-support", "Your table is ready"],
+          [byAgent.messageSid, "agent-7", "See you soon"],
+        ],
+      );
+      assert.deepEqual(twilio.deliveredTwice(), []);
+      // The loop guard still knows the post as ours: it is marked, whoever the author is.
+      const echoed = await mirrorEvent(
+        deps,
+        conversationsEvent("onMessageAdded", {
+          ConversationSid: conversationSid,
+          MessageSid: byTenant.messageSid,
+          Author: "acme-support",
+          Attributes: JSON.stringify(twilio.threadMessages(conversationSid)[1]?.attributes ?? {}),
+          DateCreated: new Date(now).toISOString(),
+        }),
+      );
+      assert.equal(echoed.outcome, "own-message");
+    });
+
     test("its onDeliveryUpdated events move its status forward only, in any order", async () => {
       const conversationSid = await boundThread();
       const sent = conversationSend(
@@ -1683,7 +1713,13 @@ describe("mirror configuration", () => {
       env({
         senders: { [AcmeNumber]: "acme" },
         tenants: {
-          acme: { mirror: { timers: { inactive: "PT30M", closed: null }, bindCustomer: false } },
+          acme: {
+            mirror: {
+              timers: { inactive: "PT30M", closed: null },
+              bindCustomer: false,
+              businessAuthor: "acme-support",
+            },
+          },
           quiet: { mirror: { timers: null, messagingServiceSid: `MG${"b".repeat(32)}` } },
         },
       }),
@@ -1693,7 +1729,9 @@ describe("mirror configuration", () => {
       timers: { inactive: "PT30M", closed: undefined },
       messagingServiceSid: undefined,
       bindCustomer: false,
+      businessAuthor: "acme-support",
     });
+    assert.equal(config.settingsFor("quiet").businessAuthor, "system");
     assert.deepEqual(config.settingsFor("quiet").timers, { inactive: undefined, closed: undefined });
     assert.equal(config.settingsFor("quiet").messagingServiceSid, `MG${"b".repeat(32)}`);
     assert.deepEqual(config.settingsFor("unknown"), DefaultMirrorSettings);
@@ -1707,6 +1745,8 @@ describe("mirror configuration", () => {
       [{ timers: { inactive: "24 hours" } }, /timers\.inactive must be an ISO 8601 duration/],
       [{ messagingServiceSid: "PN123" }, /messagingServiceSid must be a Messaging Service SID/],
       [{ bindCustomer: "yes" }, /bindCustomer must be true or false/],
+      [{ businessAuthor: "" }, /businessAuthor must be a non-empty string/],
+      [{ businessAuthor: 7 }, /businessAuthor must be a non-empty string/],
       ["on", /mirror must be an object/],
     ];
     for (const [mirror, message] of cases) {
