@@ -422,7 +422,11 @@ describe("twilio emulator", () => {
       assert.equal(optedOut.code, 21610);
       assert.equal(emulator.state.outboundMessages().length, 0);
       emulator.optIn(CUSTOMER);
-      const resumed = await client.messages.create({ to: CUSTOMER, from: PROXY_NUMBER, body: "welcome back" });
+      const resumed = await client.messages.create({
+        to: CUSTOMER,
+        from: PROXY_NUMBER,
+        body: "welcome back",
+      });
       assert.equal(resumed.status, "queued");
       assert.equal(emulator.state.outboundMessages().length, 1);
     });
