@@ -3,10 +3,11 @@
 // phone numbers quoted in error text, and word a record held back behind its group's failure alike.
 import { type ConsentBatchResult, complianceFailureClass, type RecordReport } from "../app/compliance.ts";
 import { isPermanentMirrorFailure, type MirrorBatchResult } from "../app/mirror/index.ts";
+import { maskAddress } from "../domain/privacy.ts";
 import { TwilioApiError } from "../domain/twilio-errors.ts";
 import { MetricNames } from "../metrics.ts";
 import { Queues } from "../resources.ts";
-import { maskAddress, type Telemetry } from "./telemetry.ts";
+import type { Telemetry } from "./telemetry.ts";
 
 /** Error text can quote phone numbers (Twilio 21211: "The 'To' number +1… is not valid"); logs keep them masked. */
 export const redactAddresses = (text: string): string =>

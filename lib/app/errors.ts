@@ -2,6 +2,8 @@
 // the HTTP status they map to in `toErrorResponse`, the one place where errors become responses, and
 // their messages are safe to show to the caller; the queue consumers' and the closer's end up in logs,
 // SQS redrive or a failed invocation.
+import type { Channel } from "../domain/consent.ts";
+import { maskAddress } from "../domain/privacy.ts";
 import type { OutboundSendResult } from "./mirror/ports.ts";
 
 // ---- Webhook ----------------------------------------------------------------------------------------
@@ -42,6 +44,33 @@ export class ThreadUnavailableError extends Error {
 /** 50416 named no conversation we could find; retried, since the holder may be closing. */
 export class BindingConflictError extends Error {
   override name = "BindingConflictError";
+}
+
+/** The recipient opted out of messages from this sender (STOP) and did not opt back in: nothing was sent. */
+export class RecipientOptedOutError extends Error {
+  override name = "RecipientOptedOutError";
+  readonly channel: Channel;
+  /** Masked: the error may end up in a caller's logs. */
+  readonly maskedAddress: string;
+  constructor(recipient: { readonly channel: Channel; readonly address: string }) {
+    const maskedAddress = maskAddress(recipient.address) ?? "••••";
+    super(
+      `the ${recipient.channel} recipient ${maskedAddress} has opted out of messages from this sender; nothing was sent`,
+    );
+    this.channel = recipient.channel;
+    this.maskedAddress = maskedAddress;
+  }
+}
+
+/**
+ * The consent store could not say whether the recipient opted out, so nothing was sent (fail-closed).
+ * Retrying later is safe.
+ */
+export class ConsentUnavailableError extends Error {
+  override name = "ConsentUnavailableError";
+  constructor(options: { readonly cause: unknown }) {
+    super("the consent check could not be completed; nothing was sent", options);
+  }
 }
 
 /**

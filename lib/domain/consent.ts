@@ -121,29 +121,51 @@ export const scopeFor = (setting: ScopeSetting, sender: Sender): string => {
 
 const isMessagingService = (scope: string): boolean => /^MG[0-9a-fA-F]{32}$/.test(scope);
 
+/** The entry's scope surely covers `sender`: all senders, its number or its Messaging Service. */
+const covers = (scope: string, sender: Sender): boolean =>
+  scope === AllSenders || scope === sender.proxy || scope === sender.messagingServiceSid;
+
+/** The entry's scope could be the part of `sender` the caller does not know (its service, its number). */
+const mayCover = (scope: string, sender: Sender): boolean =>
+  isMessagingService(scope)
+    ? sender.messagingServiceSid === undefined
+    : scope !== AllSenders && sender.proxy === undefined;
+
 /**
  * Whether `entries` (all scopes of one subject) suppress contact from `sender`. Among the entries that
- * apply, the newest decides, so an opt-in for this sender after an all-senders opt-out reopens only this
- * sender. `unknownServiceApplies`: when the caller cannot tell which Messaging Service `sender` belongs
- * to (a pre-event hook names only the number), a service-scoped entry is assumed to apply.
+ * cover the sender, the newest decides, so an opt-in for this sender after an all-senders opt-out reopens
+ * only this sender.
+ *
+ * `unknownMayApply`: the caller knows only part of the sender (a pre-event hook names our number but not
+ * its Messaging Service; a send through a Messaging Service lets Twilio pick the number). An opt-out
+ * scoped to a value the unknown part might have then suppresses when it is newer than every entry that
+ * surely covers the sender. An opt-in scoped to such a value never counts: it may belong to another
+ * service or number, and must not mask an opt-out that surely applies. In doubt, do not contact.
  */
 export const suppressionFor = (
   entries: readonly SuppressionState[],
   sender: Sender,
-  options: { readonly unknownServiceApplies?: boolean } = {},
+  options: { readonly unknownMayApply?: boolean } = {},
 ): SuppressionState | undefined => {
   let newest: SuppressionState | undefined;
+  let possibleOptOut: SuppressionState | undefined;
   for (const entry of entries) {
-    const applies =
-      entry.scope === AllSenders ||
-      (sender.proxy !== undefined && entry.scope === sender.proxy) ||
-      (sender.messagingServiceSid !== undefined && entry.scope === sender.messagingServiceSid) ||
-      (options.unknownServiceApplies === true &&
-        sender.messagingServiceSid === undefined &&
-        isMessagingService(entry.scope));
-    if (applies && (newest === undefined || entry.version > newest.version)) newest = entry;
+    if (covers(entry.scope, sender)) {
+      if (newest === undefined || entry.version > newest.version) newest = entry;
+    } else if (
+      options.unknownMayApply === true &&
+      entry.status === "opted-out" &&
+      mayCover(entry.scope, sender) &&
+      (possibleOptOut === undefined || entry.version > possibleOptOut.version)
+    ) {
+      possibleOptOut = entry;
+    }
   }
-  return newest?.status === "opted-out" ? newest : undefined;
+  if (newest?.status === "opted-out") return newest;
+  if (possibleOptOut !== undefined && (newest === undefined || possibleOptOut.version > newest.version)) {
+    return possibleOptOut;
+  }
+  return undefined;
 };
 
 /** Channel and bare address of a Twilio address ("whatsapp:+1…", "+1…"); undefined for other channels. */

@@ -9,8 +9,10 @@
 // - the response decides what is deleted (`batchVerdict`): records that succeeded are deleted, failed ones
 //   are left alone and come back when their visibility timeout expires, with ApproximateReceiveCount
 //   counting every receive, until the queue's redrive policy moves them to the DLQ (SQS does that, not
-//   the mapping). Nothing here shortens the visibility timeout of a failed record: the stack lowers the
-//   queue's VisibilityTimeout instead when asked to, so retries stay exactly as counted and timed as SQS's.
+//   the mapping). A processed record whose delete fails (SQS unreachable) comes back the same way, so
+//   the consumer sees it again; the batch is reported all the same, naming it in `deleteFailed`. Nothing
+//   here shortens the visibility timeout of a failed record: the stack lowers the queue's
+//   VisibilityTimeout instead when asked to, so retries stay exactly as counted and timed as SQS's.
 //
 // Not modelled: Lambda's back-off of the mapping's concurrency after function errors, and the 6 MB
 // payload cap of a batch.
@@ -35,8 +37,13 @@ export type BatchReport = {
   readonly verdict: BatchVerdict;
   /** Message ids deleted from the queue. */
   readonly deleted: readonly string[];
-  /** Message ids left to reappear after the visibility timeout. */
+  /** Message ids left to reappear after the visibility timeout (including `deleteFailed`). */
   readonly retained: readonly string[];
+  /**
+   * Message ids the function succeeded on but whose delete failed (SQS unreachable, or the entry
+   * refused): as on AWS they reappear after the visibility timeout and are processed again.
+   */
+  readonly deleteFailed: readonly string[];
 };
 
 export type EventSourceOptions = {
@@ -49,7 +56,10 @@ export type EventSourceOptions = {
   readonly maxConcurrency: number;
   readonly invoke: (event: SQSEvent) => Promise<Invocation>;
   readonly onBatch?: (report: BatchReport) => void;
-  /** A receive or delete call failed; the poller retries after a second. */
+  /**
+   * A receive or delete call failed. After a failed receive the poller retries in a second; after a
+   * failed delete the batch is still reported, with the records in `deleteFailed`.
+   */
   readonly onError?: (error: unknown) => void;
 };
 
@@ -148,6 +158,8 @@ export const toSqsRecord = (message: Message, queueArn: string, region: string):
   };
 };
 
+const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** SQS accepts WaitTimeSeconds 0–20 and at most 10 messages per receive. */
@@ -197,6 +209,43 @@ export const startEventSource = (options: EventSourceOptions): EventSource => {
     return batch;
   };
 
+  /** Deletes `records`; resolves with the message ids that are still on the queue. */
+  const remove = async (records: readonly SQSRecord[]): Promise<Set<string>> => {
+    if (records.length === 0) return new Set();
+    try {
+      const response = await options.sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: options.queueUrl,
+          Entries: records.map((record, index) => ({
+            Id: String(index),
+            ReceiptHandle: record.receiptHandle,
+          })),
+        }),
+      );
+      const failed = new Set<string>();
+      for (const failure of response.Failed ?? []) {
+        const messageId = records[Number(failure.Id)]?.messageId ?? `entry ${failure.Id}`;
+        failed.add(messageId);
+        options.onError?.(
+          new Error(
+            `could not delete processed message ${messageId} (it will be delivered again): ${failure.Code} ${failure.Message}`,
+          ),
+        );
+      }
+      return failed;
+    } catch (error) {
+      // The function ran, so the batch is still reported; the records stay invisible until their
+      // visibility timeout and are then delivered again, as on AWS when a poller's delete fails.
+      options.onError?.(
+        new Error(
+          `could not delete processed message(s) ${records.map((record) => record.messageId).join(", ")} (they will be delivered again): ${describe(error)}`,
+          { cause: error },
+        ),
+      );
+      return new Set(records.map((record) => record.messageId));
+    }
+  };
+
   const settle = async (records: readonly SQSRecord[], invocation: Invocation): Promise<void> => {
     const messageIds = records.map((record) => record.messageId);
     const verdict = batchVerdict(messageIds, invocation);
@@ -206,29 +255,15 @@ export const startEventSource = (options: EventSourceOptions): EventSource => {
         : verdict.kind === "partial"
           ? records.filter((record) => !verdict.failed.has(record.messageId))
           : [];
-    if (succeeded.length > 0) {
-      const response = await options.sqs.send(
-        new DeleteMessageBatchCommand({
-          QueueUrl: options.queueUrl,
-          Entries: succeeded.map((record, index) => ({
-            Id: String(index),
-            ReceiptHandle: record.receiptHandle,
-          })),
-        }),
-      );
-      for (const failure of response.Failed ?? []) {
-        options.onError?.(
-          new Error(`could not delete a processed message: ${failure.Code} ${failure.Message}`),
-        );
-      }
-    }
-    const deleted = new Set(succeeded.map((record) => record.messageId));
+    const undeleted = await remove(succeeded);
+    const deleted = new Set(succeeded.map((record) => record.messageId).filter((id) => !undeleted.has(id)));
     options.onBatch?.({
       invocation,
       records,
       verdict,
       deleted: [...deleted],
       retained: messageIds.filter((id) => !deleted.has(id)),
+      deleteFailed: messageIds.filter((id) => undeleted.has(id)),
     });
   };
 

@@ -112,7 +112,18 @@ export type LocalStackOptions = {
   /** How often queue depths are checked (printed only when they change); 0 turns it off. Default 2000. */
   readonly queueDepthIntervalMs?: number;
   readonly region?: string;
+  /**
+   * Called once per AWS emulator when the emulators are up, before anything is provisioned; the stack
+   * then uses the endpoint it returns everywhere (provisioning, its own clients, the event source
+   * pollers, the functions' `AWS_ENDPOINT_URL_*`, queue URLs, the stack file). Lets a test put a proxy
+   * it can cut in front of an emulator. The caller stops what it started, after `stop()`. Default:
+   * identity.
+   */
+  readonly wrapEndpoint?: (service: AwsService, endpoint: string) => Promise<string>;
 };
+
+/** The emulated AWS services, as `wrapEndpoint` names them. */
+export type AwsService = "dynamodb" | "sqs";
 
 export type InvocationRecord = {
   readonly functionName: FunctionName;
@@ -391,8 +402,15 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     const sqs: SqsLocal = settledValue(sqsResult);
     const emulator: TwilioEmulator | undefined = settledValue(emulatorResult);
 
-    const endpoints = { dynamodb: dynamodb.endpoint, sqs: sqs.endpoint };
-    const resources = await provision(endpoints, sqs.queueUrl, resourcePrefix);
+    const [dynamodbEndpoint, sqsEndpoint] = await Promise.all([
+      wrappedEndpoint(options, "dynamodb", dynamodb.endpoint),
+      wrappedEndpoint(options, "sqs", sqs.endpoint),
+    ]);
+    const endpoints = { dynamodb: dynamodbEndpoint, sqs: sqsEndpoint };
+    // Built on the (possibly wrapped) endpoint rather than taken from fauxqs, so that every queue URL
+    // the stack hands out routes through whatever `wrapEndpoint` put in front of it.
+    const queueUrl = (name: string): string => `${sqsEndpoint}/${LocalAccountId}/${name}`;
+    const resources = await provision(endpoints, queueUrl, resourcePrefix);
     const clients = localClients(endpoints, region);
     onStop("emulators", () => {
       clients.dynamodb.destroy();
@@ -539,8 +557,8 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       },
       aws: {
         region,
-        dynamodbEndpoint: dynamodb.endpoint,
-        sqsEndpoint: sqs.endpoint,
+        dynamodbEndpoint: endpoints.dynamodb,
+        sqsEndpoint: endpoints.sqs,
         tables: resources.tableNames,
         queues: resources.queueUrls,
         deadLetterQueues: resources.deadLetterQueueUrls,
@@ -640,6 +658,28 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     await stop().catch(() => undefined);
     throw error;
   }
+};
+
+/** Asks `options.wrapEndpoint` for the endpoint to use instead of the emulator's own. */
+const wrappedEndpoint = async (
+  options: LocalStackOptions,
+  service: AwsService,
+  endpoint: string,
+): Promise<string> => {
+  if (options.wrapEndpoint === undefined) return endpoint;
+  const wrapped = await options.wrapEndpoint(service, endpoint);
+  let url: URL;
+  try {
+    url = new URL(wrapped);
+  } catch (error) {
+    throw new StackConfigError(`wrapEndpoint(${service}) must return an absolute URL, got "${wrapped}"`, {
+      cause: error,
+    });
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new StackConfigError(`wrapEndpoint(${service}) must return an http(s) URL, got "${wrapped}"`);
+  }
+  return wrapped.replace(/\/+$/, "");
 };
 
 function settledValue<T>(result: PromiseSettledResult<T>): T {

@@ -6,9 +6,12 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import type twilio from "twilio";
+import { consentStateReader } from "../../lib/adapters/consent-store.ts";
+import { consentSuppressionCheck } from "../../lib/adapters/consent-suppression-check.ts";
 import { dynamoMirrorLedger, dynamoThreadMappings } from "../../lib/adapters/conversation-mapping.ts";
 import { dynamoConversationRegistry } from "../../lib/adapters/conversation-registry.ts";
 import { twilioMirrorPort } from "../../lib/adapters/mirror-twilio.ts";
+import { RecipientOptedOutError } from "../../lib/app/errors.ts";
 import type { OutboundSendDeps } from "../../lib/app/mirror/ports.ts";
 import { sendOutbound } from "../../lib/app/mirror/send.ts";
 import { DefaultMirrorSettings } from "../../lib/config/mirror-config.ts";
@@ -94,6 +97,9 @@ const sendDeps = (): OutboundSendDeps => {
     tenants: emptyDirectory,
     settingsFor: () => DefaultMirrorSettings,
     now: Date.now,
+    consent: consentSuppressionCheck({
+      reader: consentStateReader({ client: aws.dynamodb, tableName: stack.resources.tableNames.consent }),
+    }),
   };
 };
 
@@ -399,6 +405,37 @@ describe("outbound to a customer bound in their thread (never delivered twice)",
     assert.deepEqual(
       { ...after, outboundNotMirrored: undefined },
       { ...before, outboundNotMirrored: undefined },
+    );
+  });
+});
+
+describe("outbound to a customer who opted out", () => {
+  test("after STOP through the front door sendOutbound sends nothing; after START it sends again", async () => {
+    const customer = newCustomer();
+    await inbound(customer, "Hi");
+    const conversation = thread(customer);
+    const keyword = async (body: string) => {
+      const params = await sendInbound(customer, body);
+      await e2e.processed("compliance", `msg-in:${params.MessageSid}`, 30_000);
+    };
+    const send = () => sendOutbound(sendDeps(), { to: customer, from: Ours, body: "Your table is ready" });
+    const sentToCustomer = () => emulator.state.outboundMessages().filter((m) => m.to === customer);
+
+    await keyword("STOP");
+    await assert.rejects(send(), RecipientOptedOutError);
+    assert.deepEqual(sentToCustomer(), [], "nothing through the Messaging API");
+    assert.equal(
+      bodies(conversation.sid).includes("Your table is ready"),
+      false,
+      "nothing posted into the thread",
+    );
+
+    await keyword("START");
+    const sent = await send();
+    assert.equal(sent.via, "messaging", "the STOP removed them from the thread; START re-adds nobody");
+    assert.deepEqual(
+      sentToCustomer().map((m) => m.body),
+      ["Your table is ready"],
     );
   });
 });

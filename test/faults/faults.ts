@@ -1,14 +1,14 @@
 // `npm run faults [-- <scenario> …]`: each fault as a repeatable scenario with its own PASS/FAIL, on a
 // fresh local stack per scenario, under the same signed webhook mix as `npm run load` (smaller, with
-// Twilio-like re-sends of any 5xx). DynamoDB Local and fauxqs sit behind TCP proxies (interpose/), so
-// "stops and comes back" is a cut connection with the emulator's state kept, as for a dependency that
-// is unreachable for a while. Every scenario checks: 5xx only while a dependency is down, nothing
-// acknowledged that was not enqueued, every acknowledged event took effect exactly once (no duplicate
-// posts, per-sender order), retries drained, poison in the DLQ with its reason, and
-// events in = events processed + events in the DLQ. Exits 1 if any scenario fails.
+// Twilio-like re-sends of any 5xx). The stack's `wrapEndpoint` puts DynamoDB Local and fauxqs behind TCP
+// proxies (tcp-proxy.ts), so "stops and comes back" is a cut connection with the emulator's state kept,
+// as for a dependency that is unreachable for a while. Every scenario checks: 5xx only while a
+// dependency is down, nothing acknowledged that was not enqueued, every acknowledged event took effect
+// exactly once (no duplicate posts, per-sender order), retries drained, poison in the DLQ with its
+// reason, and events in = events processed + events in the DLQ. Exits 1 if any scenario fails.
 import { setTimeout as sleep } from "node:timers/promises";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
-import type { LocalStackOptions } from "../../lib/local/stack.ts";
+import { type AwsService, type LocalStackOptions, startLocalStack } from "../../lib/local/stack.ts";
 import {
   type Check,
   checkRun,
@@ -18,16 +18,14 @@ import {
   runTraffic,
   startHarness,
 } from "../load/run.ts";
-import { interposeEmulatorProxies } from "./interpose/hooks.ts";
-import { type ProxiedService, proxyFor } from "./interpose/registry.ts";
-
-interposeEmulatorProxies();
-const { startLocalStack } = await import("../../lib/local/stack.ts");
+import { startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
 
 type Window = { readonly from: number; to: number };
 
 type ScenarioContext = {
   readonly harness: Harness;
+  /** The proxy in front of each AWS emulator, which an outage cuts and restores. */
+  readonly proxies: ReadonlyMap<AwsService, TcpProxy>;
   /** Periods a dependency was down; 5xx are acceptable only inside them (plus a reconnect grace). */
   readonly windows: Window[];
   /** Event ids put on a queue outside the webhook, expected to end in a DLQ. */
@@ -56,10 +54,11 @@ const workers = (timeoutSeconds: number): LocalStackOptions["functions"] => ({
 const graceMs = 2_000;
 
 const outage =
-  (service: ProxiedService, afterMs: number, downMs: number) =>
+  (service: AwsService, afterMs: number, downMs: number) =>
   async (context: ScenarioContext, startedAt: number): Promise<void> => {
     await sleep(Math.max(0, startedAt + afterMs - Date.now()));
-    const proxy = proxyFor(service);
+    const proxy = context.proxies.get(service);
+    if (proxy === undefined) throw new Error(`the stack did not ask for a ${service} endpoint`);
     const window: Window = { from: Date.now(), to: Number.POSITIVE_INFINITY };
     context.windows.push(window);
     await proxy.cut();
@@ -249,8 +248,26 @@ const toRun =
 const verdicts: { name: string; pass: boolean }[] = [];
 for (const scenario of toRun) {
   console.log(`\n${scenario.name}: ${scenario.summary}`);
-  const harness = await startHarness(startLocalStack, scenario.stack);
-  const context: ScenarioContext = { harness, windows: [], injected: [], injectedMessageIds: new Map() };
+  const proxies = new Map<AwsService, TcpProxy>();
+  const stopProxies = () => Promise.all([...proxies.values()].map((proxy) => proxy.stop()));
+  const harness = await startHarness(startLocalStack, {
+    ...scenario.stack,
+    wrapEndpoint: async (service, endpoint) => {
+      const proxy = await startTcpProxy(endpoint);
+      proxies.set(service, proxy);
+      return proxy.url;
+    },
+  }).catch(async (error: unknown) => {
+    await stopProxies();
+    throw error;
+  });
+  const context: ScenarioContext = {
+    harness,
+    proxies,
+    windows: [],
+    injected: [],
+    injectedMessageIds: new Map(),
+  };
   let pass = false;
   try {
     const result = await runTraffic(harness, {
@@ -281,6 +298,7 @@ for (const scenario of toRun) {
     );
   } finally {
     await harness.stop();
+    await stopProxies();
   }
   console.log(`${scenario.name}: ${pass ? "PASS" : "FAIL"}`);
   verdicts.push({ name: scenario.name, pass });

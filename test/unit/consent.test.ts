@@ -180,7 +180,77 @@ describe("suppression across scopes", () => {
     const entries = [state(MG, "opted-out", 1)];
     const sender = { proxy: "+15005550006", messagingServiceSid: undefined };
     assert.equal(suppressionFor(entries, sender), undefined);
-    assert.ok(suppressionFor(entries, sender, { unknownServiceApplies: true }));
+    assert.ok(suppressionFor(entries, sender, { unknownMayApply: true }));
+  });
+
+  test("an unknown number is assumed covered by a number-scoped opt-out when asked to (Messaging Service sends)", () => {
+    const entries = [state("+15005550006", "opted-out", 1)];
+    const sender = { proxy: undefined, messagingServiceSid: MG };
+    assert.equal(suppressionFor(entries, sender), undefined);
+    assert.ok(suppressionFor(entries, sender, { unknownMayApply: true }));
+  });
+
+  test("an opt-in for a scope that only may cover the sender never masks an opt-out that surely does", () => {
+    const numberOnly = { proxy: "+15005550006", messagingServiceSid: undefined };
+    // The number may belong to MG (opted out) or not; OtherMG's later opt-in is no reason to contact.
+    assert.ok(
+      suppressionFor([state(MG, "opted-out", 2), state(OtherMG, "opted-in", 3)], numberOnly, {
+        unknownMayApply: true,
+      }),
+    );
+    assert.ok(
+      suppressionFor([state(AllSenders, "opted-out", 1), state(MG, "opted-in", 2)], numberOnly, {
+        unknownMayApply: true,
+      }),
+    );
+    assert.equal(
+      suppressionFor([state(AllSenders, "opted-out", 1), state(MG, "opted-in", 2)], {
+        ...numberOnly,
+        messagingServiceSid: MG,
+      }),
+      undefined,
+      "known to be MG's number: its opt-in reopens it",
+    );
+    assert.equal(
+      suppressionFor([state(MG, "opted-out", 1), state("+15005550006", "opted-in", 2)], numberOnly, {
+        unknownMayApply: true,
+      }),
+      undefined,
+      "a later opt-in for this very number reopens it whichever service it is in",
+    );
+  });
+
+  test("with unknown parts, suppressed exactly when some possible sender would be (oracle: every completion)", () => {
+    const Numbers = ["+15005550006", "+15005550007"] as const;
+    const Services = [MG, OtherMG] as const;
+    const scopes = [AllSenders, ...Numbers, ...Services];
+    const entries = fc
+      .uniqueArray(
+        fc.record({
+          scope: fc.constantFrom(...scopes),
+          status: fc.constantFrom("opted-out" as const, "opted-in" as const),
+          eventAt: fc.integer({ min: 0, max: 10 }),
+        }),
+        { maxLength: 5, selector: (entry) => entry.scope },
+      )
+      .map((list) => list.map((entry) => state(entry.scope, entry.status, entry.eventAt)));
+    const part = <T extends string>(values: readonly T[]) =>
+      fc.option(fc.constantFrom(...values), { nil: undefined });
+    fc.assert(
+      fc.property(entries, part(Numbers), part(Services), (list, proxy, messagingServiceSid) => {
+        // What the sender may really be: the unknown number is any number (or one without entries); the
+        // unknown service any service, or none at all.
+        const proxies = proxy === undefined ? [...Numbers, "+15005550099"] : [proxy];
+        const services = messagingServiceSid === undefined ? [...Services, undefined] : [messagingServiceSid];
+        const some = proxies.some((p) =>
+          services.some((m) => suppressionFor(list, { proxy: p, messagingServiceSid: m }) !== undefined),
+        );
+        const decided = suppressionFor(list, { proxy, messagingServiceSid }, { unknownMayApply: true });
+        assert.equal(decided !== undefined, some);
+        if (decided !== undefined) assert.equal(decided.status, "opted-out");
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   test("scopeFor prefers the Messaging Service, falls back to the number, or covers all", () => {

@@ -5,7 +5,15 @@
 // The fake stores mirror the DynamoDB adapter's conditions.
 import assert from "node:assert/strict";
 import { beforeEach, describe, test } from "node:test";
-import { SentNotRecordedError, ThreadUnavailableError, UngatedInboundError } from "../../lib/app/errors.ts";
+import type { ConsentStateReader } from "../../lib/adapters/consent-store.ts";
+import { consentSuppressionCheck } from "../../lib/adapters/consent-suppression-check.ts";
+import {
+  ConsentUnavailableError,
+  RecipientOptedOutError,
+  SentNotRecordedError,
+  ThreadUnavailableError,
+  UngatedInboundError,
+} from "../../lib/app/errors.ts";
 import { mirrorEvent } from "../../lib/app/mirror/index.ts";
 import type {
   BindResult,
@@ -15,6 +23,7 @@ import type {
   MirrorLedger,
   MirrorTwilio,
   OutboundSend,
+  OutboundSendDeps,
   OutboundSendResult,
   RegistryState,
   RegistryWriter,
@@ -32,6 +41,16 @@ import {
   parseMirrorConfig,
   type TenantMirrorSettings,
 } from "../../lib/config/mirror-config.ts";
+import {
+  applyConsentChange,
+  type ConsentAction,
+  type ConsentSubject,
+  parseChannelAddress,
+  type ScopeSetting,
+  type Sender,
+  type SuppressionState,
+  scopeFor,
+} from "../../lib/domain/consent.ts";
 import {
   type CustomerKey,
   MirrorMarker,
@@ -520,6 +539,51 @@ class MemoryRegistry implements RegistryWriter {
   }
 }
 
+/**
+ * The consent table's suppression states, written the way compliance writes them: the scope from the
+ * tenant's setting and our side of the exchange (`scopeFor`), the state from `applyConsentChange`.
+ */
+class MemoryConsent implements ConsentStateReader {
+  items = new Map<string, Map<string, SuppressionState>>();
+  failure: Error | undefined;
+  reads = 0;
+  private events = 0;
+
+  private id(subject: ConsentSubject): string {
+    return `${subject.tenant}#${subject.channel}#${subject.address}`;
+  }
+
+  async states(subject: ConsentSubject): Promise<readonly SuppressionState[]> {
+    this.reads += 1;
+    await tick();
+    if (this.failure !== undefined) throw this.failure;
+    return [...(this.items.get(this.id(subject))?.values() ?? [])];
+  }
+
+  /** `person` (Twilio form) sent STOP/START to `sender` at event time `eventAt`. */
+  change(
+    action: ConsentAction,
+    person: string,
+    input: { sender: Sender; eventAt: number; tenant?: string; scope?: ScopeSetting },
+  ): void {
+    const parsed = parseChannelAddress(person);
+    assert.ok(parsed);
+    const subject = { tenant: input.tenant ?? "acme", ...parsed };
+    const scope = scopeFor(input.scope ?? "sender", input.sender);
+    const scopes = this.items.get(this.id(subject)) ?? new Map<string, SuppressionState>();
+    this.events += 1;
+    const decision = applyConsentChange(scope, scopes.get(scope), {
+      action,
+      eventAt: input.eventAt,
+      eventId: `msg-in:SM${this.events}`,
+      keyword: action === "opt-out" ? "STOP" : "START",
+      source: "messaging-inbound",
+    });
+    scopes.set(scope, decision.state);
+    this.items.set(this.id(subject), scopes);
+  }
+}
+
 // ---- Fixtures ---------------------------------------------------------------------------------------
 
 const Customer = "+14155550100";
@@ -546,7 +610,8 @@ let threads: MemoryThreads;
 let ledger: MemoryLedger;
 let registry: MemoryRegistry;
 let settings: Record<string, TenantMirrorSettings>;
-let deps: MirrorDeps;
+let consent: MemoryConsent;
+let deps: MirrorDeps & Pick<OutboundSendDeps, "consent">;
 
 beforeEach(() => {
   now = Date.UTC(2026, 5, 1, 12);
@@ -554,6 +619,7 @@ beforeEach(() => {
   threads = new MemoryThreads();
   ledger = new MemoryLedger();
   registry = new MemoryRegistry();
+  consent = new MemoryConsent();
   settings = {
     acme: {
       ...DefaultMirrorSettings,
@@ -570,6 +636,7 @@ beforeEach(() => {
     settingsFor: (tenantId) => settings[tenantId] ?? DefaultMirrorSettings,
     now: () => now,
     retry: { sleep: async () => undefined, random: () => 0.5 },
+    consent: consentSuppressionCheck({ reader: consent }),
   };
 });
 
@@ -1399,6 +1466,125 @@ describe("outbound to a customer bound in their thread (never delivered twice)",
       assert.equal(result.outcome, "outbound-not-posted");
       assert.equal(twilio.threadMessages(conversationSid).length, 1);
       assert.deepEqual(twilio.deliveredTwice(), []);
+    });
+  });
+
+  describe("sendOutbound never contacts someone who opted out", () => {
+    const AcmeSender: Sender = { proxy: AcmeNumber, messagingServiceSid: undefined };
+    const refusal = async (send: OutboundSend) => {
+      const error = await sendOutbound(deps, send).then(
+        () => assert.fail("the send went out"),
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof RecipientOptedOutError, `got ${String(error)}`);
+      return error;
+    };
+
+    test("bound in their thread: RecipientOptedOutError before any Twilio call; nothing posted or delivered", async () => {
+      const conversationSid = await boundThread();
+      const recorded = ledger.items.size;
+      consent.change("opt-out", Customer, { sender: AcmeSender, eventAt: now });
+      const error = await refusal({ to: Customer, from: AcmeNumber, contentSid: Template });
+
+      assert.deepEqual([error.channel, error.maskedAddress], ["sms", "+1415•••••00"]);
+      assert.equal(error.message.includes(Customer), false, "the address is masked in the message");
+      assert.deepEqual(twilio.calls, [], "not even a read: the thread would have been the delivery path");
+      assert.equal(twilio.threadMessages(conversationSid).length, 1, "only the customer's own message");
+      assert.deepEqual(twilio.deliveriesTo(Customer), []);
+      assert.equal(ledger.items.size, recorded, "nothing recorded as sent");
+    });
+
+    test("no thread (the Messaging API path): refused, nothing sent", async () => {
+      const customer = `whatsapp:${Customer}`;
+      consent.change("opt-out", customer, {
+        sender: { proxy: "+15005550007", messagingServiceSid: undefined },
+        eventAt: now,
+      });
+      const error = await refusal({ to: customer, from: WhatsAppSender, contentSid: Template });
+
+      assert.deepEqual([error.channel, error.maskedAddress], ["whatsapp", "+1415•••••00"]);
+      assert.deepEqual(twilio.calls, []);
+      assert.equal(twilio.sent.size, 0);
+      assert.deepEqual(twilio.deliveriesTo(customer), []);
+    });
+
+    test("opted back in later in event time: sent; a START older than the STOP reopens nothing", async () => {
+      const conversationSid = await boundThread();
+      consent.change("opt-out", Customer, { sender: AcmeSender, eventAt: now - 2_000 });
+      consent.change("opt-in", Customer, { sender: AcmeSender, eventAt: now - 1_000 });
+      const sent = conversationSend(
+        await sendOutbound(deps, { to: Customer, from: AcmeNumber, body: "Welcome back" }),
+      );
+      assert.deepEqual(twilio.deliveriesTo(Customer), [sent.messageSid]);
+      assert.equal(sent.conversationSid, conversationSid);
+
+      const other = "+14155550111";
+      consent.change("opt-out", other, { sender: AcmeSender, eventAt: now - 1_000 });
+      consent.change("opt-in", other, { sender: AcmeSender, eventAt: now - 2_000 });
+      await refusal({ to: other, from: AcmeNumber, body: "Welcome back" });
+      assert.deepEqual(twilio.deliveriesTo(other), []);
+    });
+
+    test("a store that cannot answer refuses the send (fail-closed): nothing sent or posted", async () => {
+      const conversationSid = await boundThread();
+      const outage = new Error("ProvisionedThroughputExceededException");
+      consent.failure = outage;
+      for (const send of [
+        { to: Customer, from: AcmeNumber, body: "hi" },
+        { to: "+14155550122", from: AcmeNumber, body: "hi" },
+      ]) {
+        const error = await sendOutbound(deps, send).catch((e: unknown) => e);
+        assert.ok(error instanceof ConsentUnavailableError, `got ${String(error)}`);
+        assert.equal(error.cause, outage);
+      }
+      assert.deepEqual(twilio.calls, []);
+      assert.equal(twilio.threadMessages(conversationSid).length, 1);
+      assert.deepEqual(twilio.deliveries, []);
+    });
+
+    test('scope "sender": the tenant\'s other numbers may still send; scope "all": none may, on that channel only', async () => {
+      const bySender = "+14155550133";
+      consent.change("opt-out", bySender, { sender: AcmeSender, eventAt: now, scope: "sender" });
+      await refusal({ to: bySender, from: AcmeNumber, body: "hi" });
+      messagingSid(await sendOutbound(deps, { to: bySender, from: AcmeOtherNumber, body: "hi" }));
+
+      const byAll = "+14155550144";
+      consent.change("opt-out", byAll, { sender: AcmeSender, eventAt: now, scope: "all" });
+      await refusal({ to: byAll, from: AcmeNumber, body: "hi" });
+      await refusal({ to: byAll, from: AcmeOtherNumber, body: "hi" });
+      assert.deepEqual(twilio.deliveriesTo(byAll), []);
+      messagingSid(await sendOutbound(deps, { to: `whatsapp:${byAll}`, from: WhatsAppSender, body: "hi" }));
+      // Globex is another tenant: Acme's all-senders opt-out is not theirs.
+      messagingSid(await sendOutbound(deps, { to: byAll, messagingServiceSid: GlobexService, body: "hi" }));
+      assert.deepEqual(
+        twilio.calls.filter((call) => call === "sendMessage").length,
+        3,
+        "only the sends the opt-outs do not cover went out",
+      );
+    });
+
+    test("a send through a Messaging Service is refused by an opt-out from a number Twilio may pick", async () => {
+      const person = "+14155550155";
+      consent.change("opt-out", person, {
+        tenant: "globex",
+        sender: { proxy: "+15005550009", messagingServiceSid: undefined },
+        eventAt: now,
+      });
+      await refusal({ to: person, messagingServiceSid: GlobexService, body: "hi" });
+
+      const serviceWide = "+14155550166";
+      consent.change("opt-out", serviceWide, {
+        tenant: "globex",
+        sender: { proxy: "+15005550009", messagingServiceSid: GlobexService },
+        eventAt: now,
+      });
+      await refusal({ to: serviceWide, messagingServiceSid: GlobexService, body: "hi" });
+      assert.deepEqual(twilio.calls, []);
+    });
+
+    test("channels without STOP (not SMS or WhatsApp) are not looked up", async () => {
+      messagingSid(await sendOutbound(deps, { to: "messenger:1234567", from: AcmeNumber, body: "hi" }));
+      assert.equal(consent.reads, 0);
     });
   });
 

@@ -1,8 +1,8 @@
 // Retry by failure class with backoff + full jitter; Twilio error classification by code.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { maskAddress } from "../../lib/adapters/telemetry.ts";
 import { backoffDelay, withRetry } from "../../lib/app/retry.ts";
+import { maskAddress } from "../../lib/domain/privacy.ts";
 import {
   classifyTwilioFailure,
   conflictingConversationSid,

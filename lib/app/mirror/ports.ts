@@ -1,8 +1,9 @@
 // Ports of the mirror use case, shaped by what it needs rather than by Twilio or DynamoDB: a thread
 // directory (address → thread), a ledger of mirrored Messaging SIDs, the conversation registry and the
-// handful of Twilio operations in `MirrorTwilio`; plus the deps bundle and the results the use case
-// returns.
+// handful of Twilio operations in `MirrorTwilio`; `sendOutbound` also asks the consent store whether the
+// recipient opted out. Plus the deps bundles and the results the use cases return.
 import type { TenantMirrorSettings, ThreadTimers } from "../../config/mirror-config.ts";
+import type { Channel, Sender } from "../../domain/consent.ts";
 import type { CustomerKey, OutboundStatus, ThreadMessage } from "../../domain/mirror.ts";
 import type { TenantDirectory } from "../../domain/tenants.ts";
 import type { RetryPolicy } from "../retry.ts";
@@ -283,7 +284,27 @@ export type OutboundSendResult =
   /** Sent through Programmable Messaging; the mirror puts it into the thread from its status callbacks. */
   | { readonly via: "messaging"; readonly sid: string; readonly status: string };
 
+/** The compliance suppression store, as a send path asks it. */
+export interface RecipientConsent {
+  /**
+   * True when the person opted out of messages from `sender` (or from all the tenant's senders on the
+   * channel) and has not opted back in since. `sender` holds what the send names: its number, its
+   * Messaging Service, or both; a part left unknown is assumed to be one the person opted out of.
+   * Rejects when the store cannot answer.
+   */
+  isSuppressed(input: {
+    readonly tenantId: string;
+    readonly channel: Channel;
+    /** E.164 without the channel prefix. */
+    readonly address: string;
+    readonly sender: Sender;
+  }): Promise<boolean>;
+}
+
 export type OutboundSendDeps = Pick<
   MirrorDeps,
   "twilio" | "threads" | "ledger" | "registry" | "tenants" | "settingsFor" | "now" | "retry"
->;
+> & {
+  /** Asked before anything else: the project never sends to someone who opted out. */
+  readonly consent: RecipientConsent;
+};

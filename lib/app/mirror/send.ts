@@ -1,8 +1,9 @@
-// `sendOutbound`, the project's send path to a customer: through their thread when they are bound in
-// it (Conversations delivers it once), else through Programmable Messaging (the mirror copies it into
-// the thread from its status callbacks). Nothing may reach the customer twice (README.md "Mirroring",
-// "Never twice").
+// `sendOutbound`, the project's send path to a customer: never to someone who opted out (checked first,
+// fail-closed), then through their thread when they are bound in it (Conversations delivers it once),
+// else through Programmable Messaging (the mirror copies it into the thread from its status callbacks).
+// Nothing may reach the customer twice (README.md "Mirroring", "Never twice").
 import { randomUUID } from "node:crypto";
+import { parseChannelAddress } from "../../domain/consent.ts";
 import {
   type CustomerKey,
   conversationSendAttributes,
@@ -10,12 +11,34 @@ import {
   customerKey,
 } from "../../domain/mirror.ts";
 import { tenantFor } from "../../domain/tenants.ts";
-import { SentNotRecordedError } from "../errors.ts";
+import { ConsentUnavailableError, RecipientOptedOutError, SentNotRecordedError } from "../errors.ts";
 import { withRetry } from "../retry.ts";
 import type { OutboundSend, OutboundSendDeps, OutboundSendResult } from "./ports.ts";
 import { postOnce } from "./posting.ts";
 import { noteUnwritable } from "./threads.ts";
 import { idempotent, isUnprocessed, twilioRetryPolicy } from "./twilio-retry.ts";
+
+/**
+ * Refuses a send to a person who opted out of its sender, before anything is read from or sent to
+ * Twilio. Fail-closed like the pre-event check: when the store cannot answer, nothing is sent, because a
+ * refused send can be retried and a message to someone who said STOP cannot be taken back.
+ */
+const ensureNotOptedOut = async (deps: OutboundSendDeps, tenantId: string, send: OutboundSend) => {
+  const recipient = parseChannelAddress(send.to);
+  // Consent covers SMS and WhatsApp only, as in the pre-event check: other channels have no STOP.
+  if (recipient === undefined) return;
+  const sender = {
+    proxy: parseChannelAddress(send.from)?.address,
+    messagingServiceSid: send.messagingServiceSid,
+  };
+  let suppressed: boolean;
+  try {
+    suppressed = await deps.consent.isSuppressed({ tenantId, ...recipient, sender });
+  } catch (error) {
+    throw new ConsentUnavailableError({ cause: error });
+  }
+  if (suppressed) throw new RecipientOptedOutError(recipient);
+};
 
 /**
  * The customer's thread if a post there reaches them: it is open and they are its participant, checked
@@ -58,6 +81,9 @@ const recordSent = async (
 /**
  * Sends a message to a customer so that they receive it exactly once and it appears in their thread.
  *
+ * - The customer opted out of this sender (the compliance suppression store, same rule as the
+ *   onParticipantAdd check): `RecipientOptedOutError`, nothing sent or posted. The store cannot answer:
+ *   `ConsentUnavailableError`, nothing sent either.
  * - The customer is bound in an open thread: the message is posted there (`ContentSid` and
  *   `ContentVariables` for a template) and Conversations delivers it. Sending it through the Messaging
  *   API instead would reach them twice once the mirror posted its copy. Its delivery statuses come
@@ -74,6 +100,7 @@ export const sendOutbound = async (
   send: OutboundSend,
 ): Promise<OutboundSendResult> => {
   const tenantId = tenantFor(deps.tenants, { to: send.from, messagingServiceSid: send.messagingServiceSid });
+  await ensureNotOptedOut(deps, tenantId, send);
   const conversationSid = await deliveringThread(deps, customerKey(tenantId, send.to), send.from);
   if (conversationSid !== undefined) {
     const sendId = randomUUID();
