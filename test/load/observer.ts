@@ -50,8 +50,8 @@ export type Observer = {
   consumedIds(queue: string): ReadonlySet<string>;
   /**
    * Whether `queue`'s consumer ever got the event: in a batch report, or named in the consumer's own log
-   * line. The logs count too because a batch whose DeleteMessageBatch call failed (SQS unreachable) is
-   * not reported, although the function ran — and the delete may even have landed.
+   * line. A batch whose DeleteMessageBatch call failed is reported with those records as `deleteFailed`
+   * (received and retained, not consumed); the logs are a second witness of what the function ran.
    */
   received(queue: string, eventId: string): boolean;
   readonly batches: readonly BatchSummary[];
