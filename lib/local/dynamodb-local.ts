@@ -2,6 +2,7 @@
 // loopback, in memory. Needs Java 17+ on PATH.
 import { type ChildProcess, spawn } from "node:child_process";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { freePort, waitForHttp } from "./ports.ts";
 
@@ -28,7 +29,8 @@ export const startDynamoDbLocal = async (options: { port?: number } = {}): Promi
       // Without this DynamoDB Local tries to reach AWS for telemetry.
       "-disableTelemetry",
     ],
-    { stdio: ["ignore", "pipe", "pipe"] },
+    // DynamoDB Local writes dynamodb-local-metadata.json into its working directory: keep it out of the repo.
+    { stdio: ["ignore", "pipe", "pipe"], cwd: tmpdir() },
   );
   let output = "";
   child.stdout?.on("data", (chunk) => {
