@@ -3,7 +3,7 @@
 // `functionEnv` with emulator names, so "what runs locally" and "what is deployed" cannot drift.
 import { CloserEnvNames } from "./config/closer-config.ts";
 import { EnvNames, queueEnvName, tableEnvName } from "./config/env.ts";
-import { type FunctionName, Functions, type QueueName, type TableName, Tables } from "./resources.ts";
+import { type FunctionName, Functions, type QueueName, type TableName, tableNames } from "./resources.ts";
 
 export type TableAccess = "read" | "readwrite";
 
@@ -62,19 +62,15 @@ export const secretEnv = (secretArn: string): EnvVars => ({ [EnvNames.twilioSecr
 
 export const publicWebhookEnv = (baseUrl: string): EnvVars => ({ [EnvNames.publicWebhookBaseUrl]: baseUrl });
 
-const isTableName = (key: string): key is TableName => key in Tables;
-
 /** The tables a function may touch and how, in `Tables` order. */
 export const functionTables = (
   name: FunctionName,
 ): ReadonlyArray<{ table: TableName; access: TableAccess }> => {
   const declared: Partial<Record<TableName, TableAccess>> = Functions[name].tables;
-  return Object.keys(Tables)
-    .filter(isTableName)
-    .flatMap((table) => {
-      const access = declared[table];
-      return access ? [{ table, access }] : [];
-    });
+  return tableNames.flatMap((table) => {
+    const access = declared[table];
+    return access ? [{ table, access }] : [];
+  });
 };
 
 /** The queues a function may send to. */

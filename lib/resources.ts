@@ -49,6 +49,10 @@ export const Tables = {
 
 export type TableName = keyof typeof Tables;
 export type TableDefinition = (typeof Tables)[TableName];
+/** Every table, in `Tables` order. */
+export const tableNames: readonly TableName[] = Object.keys(Tables).filter(
+  (name): name is TableName => name in Tables,
+);
 
 /**
  * Work queues. All are FIFO: the webhook sets MessageGroupId per customer address or conversation so
@@ -73,6 +77,10 @@ export const Queues = {
 } as const;
 
 export type QueueName = keyof typeof Queues;
+/** Every work queue, in `Queues` order. */
+export const queueNames: readonly QueueName[] = Object.keys(Queues).filter(
+  (name): name is QueueName => name in Queues,
+);
 
 /** SQS requires the `.fifo` suffix on FIFO queue names; CDK generates the rest of the physical name. */
 export const queueNameSuffix = (queue: QueueName): string => (Queues[queue].fifo ? ".fifo" : "");

@@ -13,6 +13,7 @@ import {
   GetItemCommand,
   QueryCommand,
   UpdateItemCommand,
+  type UpdateItemCommandInput,
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
 import { Tables } from "../resources.ts";
@@ -57,6 +58,17 @@ export const activityShardOf = (conversationSid: string): string => {
 };
 
 const isClosable = (state: ConversationState): boolean => state === "active" || state === "inactive";
+
+/** Runs a conditional update; false when the condition did not hold. */
+const conditionalUpdate = async (client: DynamoDBClient, input: UpdateItemCommandInput): Promise<boolean> => {
+  try {
+    await client.send(new UpdateItemCommand(input));
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw error;
+  }
+};
 
 const toRow = (item: Record<string, AttributeValue>): RegistryRow => ({
   conversationSid: item.conversationSid?.S ?? "",
@@ -128,53 +140,41 @@ export const dynamoConversationRegistry = (client: DynamoDBClient, tableName: st
     at: number;
     priority?: string | undefined;
   }): Promise<void> {
-    try {
-      await client.send(
-        new UpdateItemCommand({
-          TableName: tableName,
-          Key: registryKey(input.conversationSid),
-          UpdateExpression:
-            "SET lastActivityAt = :at, conversationSid = :sid, tenantId = if_not_exists(tenantId, :tenant), " +
-            "#state = if_not_exists(#state, :active), stateAt = if_not_exists(stateAt, :zero)" +
-            (input.priority === undefined ? "" : ", priority = :priority"),
-          // Only forward in time; a closed row keeps its state (activity on a closed thread is not
-          // possible in Twilio; a late event must not resurrect it into the closable index).
-          ConditionExpression: "attribute_not_exists(lastActivityAt) OR lastActivityAt < :at",
-          ExpressionAttributeNames: { "#state": "state" },
-          ExpressionAttributeValues: {
-            ":at": { N: String(input.at) },
-            ":sid": { S: input.conversationSid },
-            ":tenant": { S: input.tenantId },
-            ":active": { S: "active" },
-            ":zero": { N: "0" },
-            ...(input.priority === undefined ? {} : { ":priority": { S: input.priority } }),
-          },
-        }),
-      );
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      return;
-    }
+    const advanced = await conditionalUpdate(client, {
+      TableName: tableName,
+      Key: registryKey(input.conversationSid),
+      UpdateExpression:
+        "SET lastActivityAt = :at, conversationSid = :sid, tenantId = if_not_exists(tenantId, :tenant), " +
+        "#state = if_not_exists(#state, :active), stateAt = if_not_exists(stateAt, :zero)" +
+        (input.priority === undefined ? "" : ", priority = :priority"),
+      // Only forward in time; a closed row keeps its state (activity on a closed thread is not
+      // possible in Twilio; a late event must not resurrect it into the closable index).
+      ConditionExpression: "attribute_not_exists(lastActivityAt) OR lastActivityAt < :at",
+      ExpressionAttributeNames: { "#state": "state" },
+      ExpressionAttributeValues: {
+        ":at": { N: String(input.at) },
+        ":sid": { S: input.conversationSid },
+        ":tenant": { S: input.tenantId },
+        ":active": { S: "active" },
+        ":zero": { N: "0" },
+        ...(input.priority === undefined ? {} : { ":priority": { S: input.priority } }),
+      },
+    });
+    if (!advanced) return;
     // Put the row into the closable index unless it is already closed; a separate conditional update
     // keeps the state guard simple.
-    await client
-      .send(
-        new UpdateItemCommand({
-          TableName: tableName,
-          Key: registryKey(input.conversationSid),
-          UpdateExpression: "SET activityShard = :shard",
-          ConditionExpression: "#state IN (:active, :inactive)",
-          ExpressionAttributeNames: { "#state": "state" },
-          ExpressionAttributeValues: {
-            ":shard": { S: activityShardOf(input.conversationSid) },
-            ":active": { S: "active" },
-            ":inactive": { S: "inactive" },
-          },
-        }),
-      )
-      .catch((error: unknown) => {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      });
+    await conditionalUpdate(client, {
+      TableName: tableName,
+      Key: registryKey(input.conversationSid),
+      UpdateExpression: "SET activityShard = :shard",
+      ConditionExpression: "#state IN (:active, :inactive)",
+      ExpressionAttributeNames: { "#state": "state" },
+      ExpressionAttributeValues: {
+        ":shard": { S: activityShardOf(input.conversationSid) },
+        ":active": { S: "active" },
+        ":inactive": { S: "inactive" },
+      },
+    });
   },
 
   /**
@@ -189,34 +189,26 @@ export const dynamoConversationRegistry = (client: DynamoDBClient, tableName: st
     outcome?: string | undefined;
   }): Promise<boolean> {
     const closable = isClosable(input.state);
-    try {
-      await client.send(
-        new UpdateItemCommand({
-          TableName: tableName,
-          Key: registryKey(input.conversationSid),
-          UpdateExpression:
-            "SET #state = :state, stateAt = :at, conversationSid = :sid, tenantId = if_not_exists(tenantId, :tenant), " +
-            "lastActivityAt = if_not_exists(lastActivityAt, :at)" +
-            (closable ? ", activityShard = :shard" : "") +
-            (input.outcome === undefined ? "" : ", closeOutcome = :outcome") +
-            (closable ? "" : " REMOVE activityShard"),
-          ConditionExpression: "attribute_not_exists(stateAt) OR stateAt <= :at",
-          ExpressionAttributeNames: { "#state": "state" },
-          ExpressionAttributeValues: {
-            ":state": { S: input.state },
-            ":at": { N: String(input.at) },
-            ":sid": { S: input.conversationSid },
-            ":tenant": { S: input.tenantId },
-            ...(closable ? { ":shard": { S: activityShardOf(input.conversationSid) } } : {}),
-            ...(input.outcome === undefined ? {} : { ":outcome": { S: input.outcome } }),
-          },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    return conditionalUpdate(client, {
+      TableName: tableName,
+      Key: registryKey(input.conversationSid),
+      UpdateExpression:
+        "SET #state = :state, stateAt = :at, conversationSid = :sid, tenantId = if_not_exists(tenantId, :tenant), " +
+        "lastActivityAt = if_not_exists(lastActivityAt, :at)" +
+        (closable ? ", activityShard = :shard" : "") +
+        (input.outcome === undefined ? "" : ", closeOutcome = :outcome") +
+        (closable ? "" : " REMOVE activityShard"),
+      ConditionExpression: "attribute_not_exists(stateAt) OR stateAt <= :at",
+      ExpressionAttributeNames: { "#state": "state" },
+      ExpressionAttributeValues: {
+        ":state": { S: input.state },
+        ":at": { N: String(input.at) },
+        ":sid": { S: input.conversationSid },
+        ":tenant": { S: input.tenantId },
+        ...(closable ? { ":shard": { S: activityShardOf(input.conversationSid) } } : {}),
+        ...(input.outcome === undefined ? {} : { ":outcome": { S: input.outcome } }),
+      },
+    });
   },
 
   async get(conversationSid: string): Promise<RegistryRow | undefined> {
@@ -281,30 +273,23 @@ export const dynamoConversationRegistry = (client: DynamoDBClient, tableName: st
     now: number;
     leaseMs: number;
   }): Promise<CloseClaim> {
-    try {
-      await client.send(
-        new UpdateItemCommand({
-          TableName: tableName,
-          Key: registryKey(input.conversationSid),
-          UpdateExpression: "SET closingUntil = :until",
-          ConditionExpression:
-            "lastActivityAt = :seen AND #state IN (:active, :inactive) AND " +
-            "(attribute_not_exists(closingUntil) OR closingUntil < :now)",
-          ExpressionAttributeNames: { "#state": "state" },
-          ExpressionAttributeValues: {
-            ":until": { N: String(input.now + input.leaseMs) },
-            ":seen": { N: String(input.seenLastActivityAt) },
-            ":now": { N: String(input.now) },
-            ":active": { S: "active" },
-            ":inactive": { S: "inactive" },
-          },
-        }),
-      );
-      return { kind: "claimed" };
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      return { kind: "changed", row: await this.get(input.conversationSid) };
-    }
+    const claimed = await conditionalUpdate(client, {
+      TableName: tableName,
+      Key: registryKey(input.conversationSid),
+      UpdateExpression: "SET closingUntil = :until",
+      ConditionExpression:
+        "lastActivityAt = :seen AND #state IN (:active, :inactive) AND " +
+        "(attribute_not_exists(closingUntil) OR closingUntil < :now)",
+      ExpressionAttributeNames: { "#state": "state" },
+      ExpressionAttributeValues: {
+        ":until": { N: String(input.now + input.leaseMs) },
+        ":seen": { N: String(input.seenLastActivityAt) },
+        ":now": { N: String(input.now) },
+        ":active": { S: "active" },
+        ":inactive": { S: "inactive" },
+      },
+    });
+    return claimed ? { kind: "claimed" } : { kind: "changed", row: await this.get(input.conversationSid) };
   },
 
   /**

@@ -13,6 +13,7 @@ import {
   type QueueName,
   Queues,
   queueNameSuffix,
+  queueNames,
   type TableDefinition,
   type TableName,
   Tables,
@@ -86,7 +87,7 @@ export const provisionQueues = async (
   const queueUrls = {} as Record<QueueName, string>;
   const deadLetterQueueUrls = {} as Record<QueueName, string>;
   const queueArns = {} as Record<QueueName, string>;
-  for (const queue of Object.keys(Queues) as QueueName[]) {
+  for (const queue of queueNames) {
     const definition = Queues[queue];
     const suffix = queueNameSuffix(queue);
     const fifo = definition.fifo ? { FifoQueue: "true" } : {};

@@ -38,10 +38,15 @@ type Command = {
   build(values: Values, stack: StackEndpoint): FormParams;
 };
 
-const text = (values: Values, name: string, fallback?: string): string => {
+/** The value of `--name`, if given. */
+const given = (values: Values, name: string): string | undefined => {
   const value = values[name];
-  if (typeof value === "string") return value;
-  if (fallback !== undefined) return fallback;
+  return typeof value === "string" ? value : undefined;
+};
+
+const text = (values: Values, name: string, fallback?: string): string => {
+  const value = given(values, name) ?? fallback;
+  if (value !== undefined) return value;
   throw new UsageError(`--${name} is required`);
 };
 
@@ -75,9 +80,7 @@ const commands: Readonly<Record<string, Command>> = {
         to: text(values, "to", ourNumber(stack)),
         body: text(values, "body"),
         mediaUrls: list(values, "media-url"),
-        ...(typeof values["messaging-service-sid"] === "string"
-          ? { messagingServiceSid: values["messaging-service-sid"] }
-          : {}),
+        messagingServiceSid: given(values, "messaging-service-sid"),
       }),
   },
   "inbound-whatsapp": {
@@ -100,9 +103,7 @@ const commands: Readonly<Record<string, Command>> = {
         body: text(values, "body"),
         profileName: text(values, "profile-name", "Local Customer"),
         mediaUrls: list(values, "media-url"),
-        ...(typeof values["messaging-service-sid"] === "string"
-          ? { messagingServiceSid: values["messaging-service-sid"] }
-          : {}),
+        messagingServiceSid: given(values, "messaging-service-sid"),
       }),
   },
   status: {
@@ -121,7 +122,7 @@ const commands: Readonly<Record<string, Command>> = {
         accountSid: stack.accountSid,
         messageSid: text(values, "sid"),
         status: text(values, "status"),
-        ...(typeof values["error-code"] === "string" ? { errorCode: values["error-code"] } : {}),
+        errorCode: given(values, "error-code"),
         from: text(values, "from", ourNumber(stack)),
         to: text(values, "to", "+14155550100"),
       }),
@@ -144,7 +145,7 @@ const commands: Readonly<Record<string, Command>> = {
         author: text(values, "author"),
         body: text(values, "body"),
         index: Number(text(values, "index", "0")),
-        ...(typeof values.participant === "string" ? { participantSid: values.participant } : {}),
+        participantSid: given(values, "participant"),
       }),
   },
   "participant-added": {
@@ -163,7 +164,7 @@ const commands: Readonly<Record<string, Command>> = {
         conversationSid: text(values, "conversation"),
         address: text(values, "address"),
         proxy: text(values, "proxy", ourNumber(stack)),
-        ...(typeof values.participant === "string" ? { participantSid: values.participant } : {}),
+        participantSid: given(values, "participant"),
       }),
   },
   "state-updated": {

@@ -7,14 +7,7 @@ import { GetQueueAttributesCommand, SetQueueAttributesCommand, type SQSClient } 
 import type { APIGatewayProxyEventV2, SQSEvent } from "aws-lambda";
 import { EnvNames } from "../config/env.ts";
 import { functionEnv } from "../function-env.ts";
-import {
-  type FunctionName,
-  Functions,
-  functionNames,
-  type QueueName,
-  Queues,
-  WebhookRoutes,
-} from "../resources.ts";
+import { type FunctionName, Functions, functionNames, queueNames, WebhookRoutes } from "../resources.ts";
 import { type StackConsole, silentConsole } from "./console.ts";
 import { type DynamoDbLocal, startDynamoDbLocal } from "./dynamodb-local.ts";
 import { PortInUseError, StackConfigError } from "./errors.ts";
@@ -85,6 +78,11 @@ export type LocalStackOptions = {
   readonly portVariable?: string;
   /** Origin Twilio signs against (a tunnel); default the front door's own URL. */
   readonly publicWebhookBaseUrl?: string;
+  /**
+   * Deployer settings by variable name (`TENANT_CONFIG`, `CLOSER_IDLE_MINUTES`, …), handed out exactly as
+   * CDK's `functionSettings`/`tenantConfig` context is: each function gets the names it reads.
+   */
+  readonly settings?: Readonly<Record<string, string>>;
   /** Default: the emulator on a free port. */
   readonly twilio?: TwilioSettings;
   /** Where the built bundles are; default `dist/functions`. */
@@ -172,10 +170,6 @@ const defaults = {
   scheduleEnvironments: 1,
   invocationLogSize: 5000,
 } as const;
-
-const queueNames: readonly QueueName[] = Object.keys(Queues).filter(
-  (queue): queue is QueueName => queue in Queues,
-);
 
 /** Physical names as `local-<table>`: each stack has its own in-memory emulators, so nothing can clash. */
 const resourcePrefix = "local";
@@ -440,6 +434,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         queueUrls: resources.queueUrls,
         twilioSecretArn: "arn:aws:secretsmanager:local:000000000000:secret:unused",
         publicWebhookBaseUrl,
+        ...(options.settings === undefined ? {} : { settings: options.settings }),
       });
       const env = {
         ...lambdaEnv(name, bundleDir, region, endpoints),

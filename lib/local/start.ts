@@ -3,6 +3,7 @@
 import { existsSync, rmSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { processEnv } from "../config/env.ts";
+import { allSettingNames } from "../function-env.ts";
 import { Functions, functionNames, WebhookRoutes } from "../resources.ts";
 import { buildFunction, distDir } from "../tools/build.ts";
 import { DefaultPorts, portFrom, StartEnvNames, twilioSettingsFrom } from "./cli-env.ts";
@@ -115,6 +116,13 @@ const main = async (): Promise<number> => {
   const port = portFrom(env, StartEnvNames.port, DefaultPorts.api);
   const twilio = twilioSettingsFrom(env);
   const publicWebhookBaseUrl = env[StartEnvNames.publicWebhookBaseUrl]?.trim() || undefined;
+  // TENANT_CONFIG, CLOSER_* … in npm start's environment reach the functions that read them, as CDK does.
+  const settings = Object.fromEntries(
+    [...allSettingNames].flatMap((name) => {
+      const value = env[name]?.trim();
+      return value ? [[name, value]] : [];
+    }),
+  );
 
   // The build runs while Java and the emulators start; the stack waits for it before loading functions.
   const built = values["no-build"] ? Promise.resolve() : buildAvailable(out);
@@ -129,6 +137,7 @@ const main = async (): Promise<number> => {
     ...(visibilityTimeoutSeconds === undefined ? {} : { visibilityTimeoutSeconds }),
     stackFile: DefaultStackFile,
     console: out,
+    settings,
   });
   write(summary(stack, (performance.now() - started) / 1000, DefaultStackFile));
   if (values["schedule-now"]) {

@@ -102,6 +102,7 @@ before(async () => {
     twilio: { mode: "emulator", port: 0 },
     functions: { compliance: { bundleDir: consumerDir, timeoutSeconds: 1, maxConcurrency: 1 } },
     visibilityTimeoutSeconds: 1,
+    settings: { TENANT_CONFIG: '{"defaultTenant":"acme"}', CLOSER_IDLE_MINUTES: "30" },
     schedules: false,
     queueDepthIntervalMs: 0,
     console: { ...silentConsole, error: (message) => stackErrors.push(message) },
@@ -220,4 +221,13 @@ describe("the SQS event source mapping when deleting a processed batch fails", (
     assert.deepEqual(again.batch?.deleted, [record.messageId]);
     assert.deepEqual(again.batch?.deleteFailed, []);
   });
+});
+
+test("deployer settings reach exactly the functions that read them, as CDK hands them out", () => {
+  const envOf = (name: string) => stack.stackInfo.functions[name]?.env ?? {};
+  for (const name of ["webhook", "compliance", "mirror", "closer"]) {
+    assert.equal(envOf(name).TENANT_CONFIG, '{"defaultTenant":"acme"}', name);
+  }
+  assert.equal(envOf("closer").CLOSER_IDLE_MINUTES, "30");
+  assert.equal(envOf("webhook").CLOSER_IDLE_MINUTES, undefined);
 });

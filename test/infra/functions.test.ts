@@ -6,14 +6,7 @@ import { describe, test } from "node:test";
 import { defaultSettings } from "../../infra/settings.ts";
 import { EnvNames, queueEnvName, tableEnvName } from "../../lib/config/env.ts";
 import { defaultMetricsNamespace, functionEnv } from "../../lib/function-env.ts";
-import {
-  Functions,
-  functionNames,
-  type QueueName,
-  Queues,
-  type TableName,
-  Tables,
-} from "../../lib/resources.ts";
+import { Functions, functionNames, Queues, queueNames, Tables, tableNames } from "../../lib/resources.ts";
 import { synthesizeBackbone } from "./backbone-fixture.ts";
 import {
   crossStackResolver,
@@ -68,11 +61,11 @@ describe("function environment", () => {
 
     test(`${name} table and queue variables point at the matching stateful resources`, () => {
       const env = envOf(name);
-      for (const table of Object.keys(Tables).filter((key): key is TableName => key in Tables)) {
+      for (const table of tableNames) {
         const key = tableEnvName(table);
         if (key in env) assert.deepEqual(env[key], ref(Tables[table].logicalId));
       }
-      for (const queue of Object.keys(Queues).filter((key): key is QueueName => key in Queues)) {
+      for (const queue of queueNames) {
         const key = queueEnvName(queue);
         if (key in env) assert.deepEqual(env[key], ref(Queues[queue].logicalId));
       }

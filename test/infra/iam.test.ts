@@ -9,8 +9,10 @@ import {
   functionNames,
   type QueueName,
   Queues,
+  queueNames,
   type TableName,
   Tables,
+  tableNames,
 } from "../../lib/resources.ts";
 import { synthesizeBackbone } from "./backbone-fixture.ts";
 import {
@@ -38,8 +40,6 @@ const writeActions = [
   "dynamodb:DeleteItem",
   "dynamodb:BatchWriteItem",
 ];
-const tableNames = Object.keys(Tables).filter((name): name is TableName => name in Tables);
-const queueNames = Object.keys(Queues).filter((name): name is QueueName => name in Queues);
 
 describe("webhook role", () => {
   const statements = statementsOf("webhook");

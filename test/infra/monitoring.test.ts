@@ -5,7 +5,7 @@ import { describe, test } from "node:test";
 import { OutputKeys } from "../../infra/stack-outputs.ts";
 import { defaultMetricsNamespace } from "../../lib/function-env.ts";
 import { emfDimension, MetricNames } from "../../lib/metrics.ts";
-import { functionNames, type QueueName, Queues, visibilityTimeoutSeconds } from "../../lib/resources.ts";
+import { functionNames, Queues, queueNames, visibilityTimeoutSeconds } from "../../lib/resources.ts";
 import { synthesizeBackbone } from "./backbone-fixture.ts";
 import {
   crossStackResolver,
@@ -23,7 +23,6 @@ const alarms = resourcesOfType(service, "AWS::CloudWatch::Alarm").map(([id, prop
   id,
   properties: Object(resolve(properties)),
 }));
-const queueNames = Object.keys(Queues).filter((name): name is QueueName => name in Queues);
 
 const alarmOn = (metricName: string, dimension?: { Name: string; Value: unknown }) => {
   const matches = alarms.filter(

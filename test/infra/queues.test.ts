@@ -3,7 +3,13 @@
 // report partial batch failures under a concurrency cap.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { Functions, type QueueName, Queues, visibilityTimeoutSeconds } from "../../lib/resources.ts";
+import {
+  Functions,
+  type QueueName,
+  Queues,
+  queueNames,
+  visibilityTimeoutSeconds,
+} from "../../lib/resources.ts";
 import { synthesizeBackbone } from "./backbone-fixture.ts";
 import {
   crossStackResolver,
@@ -16,7 +22,6 @@ import {
 
 const { backbone, stateful, service } = synthesizeBackbone();
 const resolve = crossStackResolver(stateful);
-const queueNames = Object.keys(Queues).filter((name): name is QueueName => name in Queues);
 const queueOf = (name: QueueName) => resourceProperties(stateful, Queues[name].logicalId);
 const deadLetterIdOf = (name: QueueName) => logicalIdOf(backbone.stateful.queues[name].deadLetterQueue);
 

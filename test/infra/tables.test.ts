@@ -2,12 +2,11 @@
 // stateful tables, and no hard-coded physical names.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { type TableName, Tables } from "../../lib/resources.ts";
+import { type TableName, Tables, tableNames } from "../../lib/resources.ts";
 import { synthesizeBackbone } from "./backbone-fixture.ts";
 import { resourceProperties } from "./template-queries.ts";
 
 const { stateful } = synthesizeBackbone();
-const tableNames = Object.keys(Tables).filter((name): name is TableName => name in Tables);
 const tableOf = (name: TableName) => resourceProperties(stateful, Tables[name].logicalId);
 const resourceOf = (name: TableName): Record<string, unknown> =>
   stateful.toJSON().Resources[Tables[name].logicalId];
