@@ -1,9 +1,10 @@
-// Points a Twilio account at a deployed backbone: the Conversations webhooks (global or one service) and
-// the Messaging inbound URL of chosen phone numbers. Idempotent: it fetches each setting first, changes
-// only what differs and prints what it changed (or "unchanged"). URLs come from `cdk deploy
-// --outputs-file` or from flags, credentials from the environment.
+// Points a Twilio account at a deployed backbone: the Conversations webhooks (global or one service),
+// the Messaging inbound URL of chosen phone numbers, and the inbound and status URLs of chosen Messaging
+// Services. Idempotent: it fetches each setting first, changes only what differs and prints what it
+// changed (or "unchanged"). URLs come from `cdk deploy --outputs-file` or from flags, credentials from
+// the environment.
 //
-//   npm run twilio:configure -- --outputs cdk-outputs.json --phone-number +15551234567 [--dry-run]
+//   npm run twilio:configure -- --outputs cdk-outputs.json --messaging-service MG… [--dry-run]
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import twilio from "twilio";
@@ -29,19 +30,31 @@ export const PostWebhookFilters = [
 
 export const ConversationsFilters: readonly string[] = [...PreWebhookFilters, ...PostWebhookFilters];
 
+/** A bad command line, plan or environment: fixable by the operator before any call. */
 export class TwilioConfigureError extends Error {
   override name = "TwilioConfigureError";
 }
 
+/** A Twilio API call failed; the message names the target and what Twilio answered. */
+export class TwilioCallError extends Error {
+  override name = "TwilioCallError";
+}
+
+const messagingServiceSidPattern = /^MG[0-9a-fA-F]{32}$/;
+
 export interface ConfigurePlan {
   /** Receives both pre- and post-action Conversations webhooks. */
   readonly conversationsUrl: string;
-  /** Messaging inbound URL for `phoneNumbers`; required when any are given. */
+  /** Messaging inbound URL for `phoneNumbers` and `messagingServiceSids`; required when any are given. */
   readonly messagingInboundUrl?: string;
+  /** Messaging status-callback URL for `messagingServiceSids`; required when any are given. */
+  readonly messagingStatusUrl?: string;
   /** Configure this Conversation Service (`IS…`) instead of the account-wide (global) webhooks. */
   readonly serviceSid?: string;
   /** E.164 numbers whose SmsUrl should point at the backbone. */
   readonly phoneNumbers: readonly string[];
+  /** Messaging Services (`MG…`) whose InboundRequestUrl, InboundMethod and StatusCallback should be set. */
+  readonly messagingServiceSids?: readonly string[];
   readonly dryRun: boolean;
 }
 
@@ -59,8 +72,10 @@ export interface TargetResult {
 
 const show = (value: string | null | undefined): string => (value ? `"${value}"` : "(unset)");
 
+const differs = (current: string | null | undefined, desired: string): boolean => (current ?? "") !== desired;
+
 const diff = (field: string, current: string | null | undefined, desired: string): FieldChange[] =>
-  (current ?? "") === desired ? [] : [{ field, from: show(current), to: show(desired) }];
+  differs(current, desired) ? [{ field, from: show(current), to: show(desired) }] : [];
 
 const filterDiff = (
   current: readonly string[] | null | undefined,
@@ -158,22 +173,159 @@ const configurePhoneNumber = async (
   return { target: `phone number ${number.phoneNumber} (${number.sid})`, changes };
 };
 
+export interface MessagingServiceSettings {
+  readonly inboundRequestUrl: string | null;
+  readonly inboundMethod: string | null;
+  readonly statusCallback: string | null;
+}
+
+/** The slice of `messaging.twilio.com/v1/Services/{MG…}` this tool reads and writes. */
+export interface MessagingServicePort {
+  fetch(serviceSid: string): Promise<MessagingServiceSettings>;
+  /** Sends only the fields given, so a setting that already matches is never rewritten. */
+  update(serviceSid: string, changes: Partial<MessagingServiceSettings>): Promise<unknown>;
+}
+
+export const messagingServicePort = (client: TwilioClient): MessagingServicePort => ({
+  fetch: (serviceSid) => client.messaging.v1.services(serviceSid).fetch(),
+  update: (serviceSid, { inboundRequestUrl, inboundMethod, statusCallback }) =>
+    client.messaging.v1.services(serviceSid).update({
+      ...(inboundRequestUrl == null ? {} : { inboundRequestUrl }),
+      ...(inboundMethod == null ? {} : { inboundMethod }),
+      ...(statusCallback == null ? {} : { statusCallback }),
+    }),
+});
+
+/** "HTTP 404, Twilio error 20404: The requested resource … was not found" from a RestException. */
+const describeFailure = (error: unknown): string => {
+  if (!(error instanceof Error)) return String(error);
+  const status = "status" in error && typeof error.status === "number" ? `HTTP ${error.status}` : undefined;
+  const code = "code" in error && typeof error.code === "number" ? `Twilio error ${error.code}` : undefined;
+  const prefix = [status, code].filter((part) => part !== undefined).join(", ");
+  return prefix ? `${prefix}: ${error.message}` : error.message;
+};
+
+const callTwilio = async <T>(what: string, call: () => Promise<T>): Promise<T> => {
+  try {
+    return await call();
+  } catch (error) {
+    throw new TwilioCallError(`${what} failed (${describeFailure(error)})`, { cause: error });
+  }
+};
+
+interface MessagingServiceTarget {
+  readonly sid: string;
+  readonly current: MessagingServiceSettings;
+}
+
+interface MessagingUrls {
+  readonly inboundUrl: string;
+  readonly statusUrl: string;
+}
+
+const messagingUrls = (plan: ConfigurePlan): MessagingUrls | undefined => {
+  const sids = plan.messagingServiceSids ?? [];
+  if (sids.length === 0) return undefined;
+  for (const sid of sids) {
+    if (!messagingServiceSidPattern.test(sid)) {
+      throw new TwilioConfigureError(
+        `--messaging-service must be a Messaging Service SID (MG…), got "${sid}"`,
+      );
+    }
+  }
+  if (!plan.messagingInboundUrl || !plan.messagingStatusUrl) {
+    throw new TwilioConfigureError(
+      "--messaging-service needs the messaging inbound and status URLs (outputs file or flags)",
+    );
+  }
+  return { inboundUrl: plan.messagingInboundUrl, statusUrl: plan.messagingStatusUrl };
+};
+
+const fetchMessagingServices = (
+  port: MessagingServicePort,
+  sids: readonly string[],
+): Promise<MessagingServiceTarget[]> =>
+  Promise.all(
+    sids.map(async (sid) => ({
+      sid,
+      current: await callTwilio(`fetching messaging service ${sid}`, () => port.fetch(sid)),
+    })),
+  );
+
+const applyMessagingService = async (
+  port: MessagingServicePort,
+  { sid, current }: MessagingServiceTarget,
+  urls: MessagingUrls,
+  dryRun: boolean,
+): Promise<TargetResult> => {
+  const currentMethod = current.inboundMethod?.toUpperCase();
+  const changes = [
+    ...diff("InboundRequestUrl", current.inboundRequestUrl, urls.inboundUrl),
+    ...diff("InboundMethod", currentMethod, "POST"),
+    ...diff("StatusCallback", current.statusCallback, urls.statusUrl),
+  ];
+  const changed: Partial<MessagingServiceSettings> = {
+    ...(differs(current.inboundRequestUrl, urls.inboundUrl) ? { inboundRequestUrl: urls.inboundUrl } : {}),
+    ...(differs(currentMethod, "POST") ? { inboundMethod: "POST" } : {}),
+    ...(differs(current.statusCallback, urls.statusUrl) ? { statusCallback: urls.statusUrl } : {}),
+  };
+  if (changes.length > 0 && !dryRun) {
+    await callTwilio(`updating messaging service ${sid}`, () => port.update(sid, changed));
+  }
+  return { target: `messaging service ${sid}`, changes };
+};
+
+/** The Messaging-Service part of `configureTwilio` on its own: every service is fetched before any write. */
+export const configureMessagingServices = async (
+  port: MessagingServicePort,
+  plan: ConfigurePlan,
+): Promise<TargetResult[]> => {
+  const urls = messagingUrls(plan);
+  if (!urls) return [];
+  const services = await fetchMessagingServices(port, plan.messagingServiceSids ?? []);
+  const results: TargetResult[] = [];
+  for (const service of services) results.push(await applyMessagingService(port, service, urls, plan.dryRun));
+  return results;
+};
+
 /** Applies `plan` (or, with `dryRun`, only computes it); returns what differed per target. */
-export const configureTwilio = async (client: TwilioClient, plan: ConfigurePlan): Promise<TargetResult[]> => {
+export const configureTwilio = async (
+  client: TwilioClient,
+  plan: ConfigurePlan,
+  messagingServices: MessagingServicePort = messagingServicePort(client),
+): Promise<TargetResult[]> => {
   const inboundUrl = plan.messagingInboundUrl;
   if (plan.phoneNumbers.length > 0 && !inboundUrl) {
     throw new TwilioConfigureError("--phone-number needs the messaging inbound URL (outputs file or flag)");
   }
-  // Every number is looked up before anything is written, so a typo leaves the account untouched.
+  const urls = messagingUrls(plan);
+  // Every number and service is looked up before anything is written, so a typo leaves the account untouched.
   const numbers = await Promise.all(
     plan.phoneNumbers.map((phoneNumber) => findPhoneNumber(client, phoneNumber)),
   );
+  const services = urls
+    ? await fetchMessagingServices(messagingServices, plan.messagingServiceSids ?? [])
+    : [];
   const results = [await configureConversations(client, plan)];
   for (const number of numbers) {
     results.push(await configurePhoneNumber(client, number, inboundUrl ?? "", plan.dryRun));
   }
+  for (const service of services) {
+    if (urls) results.push(await applyMessagingService(messagingServices, service, urls, plan.dryRun));
+  }
   return results;
 };
+
+/**
+ * Twilio has no per-number messaging status URL (a number's StatusCallback is for voice), so a plan with
+ * numbers but no Messaging Service leaves the status URL to the sender; say where it has to go.
+ */
+export const statusUrlAdvice = (plan: ConfigurePlan): string[] =>
+  plan.phoneNumbers.length > 0 && (plan.messagingServiceSids ?? []).length === 0
+    ? [
+        `messaging status URL ${plan.messagingStatusUrl ? `"${plan.messagingStatusUrl}" ` : ""}not set: numbers have no status-callback setting; pass it as the StatusCallback of each send (sendOutbound({ statusCallback })) or configure a Messaging Service with --messaging-service MG…`,
+      ]
+    : [];
 
 export const describeResults = (results: readonly TargetResult[], dryRun: boolean): string[] =>
   results.flatMap(({ target, changes }) =>
@@ -195,11 +347,14 @@ URLs (one source required):
   --outputs <file>              cdk-outputs.json written by \`cdk deploy --outputs-file\`
   --stack <name>                stack in the outputs file (default: the one with ${webhookUrlOutputKey("conversations")})
   --conversations-url <url>     Conversations pre- and post-action webhook URL
-  --messaging-inbound-url <url> Messaging inbound URL for --phone-number
+  --messaging-inbound-url <url> Messaging inbound URL for --phone-number and --messaging-service
+  --messaging-status-url <url>  Messaging status-callback URL for --messaging-service
 
 Targets:
   --service <IS…>               configure this Conversation Service instead of the global webhooks
   --phone-number <+E.164>       set SmsUrl/SmsMethod=POST on this number (repeatable)
+  --messaging-service <MG…>     set InboundRequestUrl, InboundMethod=POST and StatusCallback on this
+                                Messaging Service (repeatable)
 
   --dry-run                     show what would change, change nothing
   --help                        this text
@@ -231,7 +386,7 @@ const absoluteUrl = (flag: string, value: string): string => {
 const urlsFromOutputs = async (
   file: string,
   stackName: string | undefined,
-): Promise<{ conversations?: string; messagingInbound?: string }> => {
+): Promise<{ conversations?: string; messagingInbound?: string; messagingStatus?: string }> => {
   let parsed: unknown;
   try {
     parsed = JSON.parse(await readFile(file, "utf8"));
@@ -254,6 +409,7 @@ const urlsFromOutputs = async (
   return {
     conversations: text(conversationsKey),
     messagingInbound: text(webhookUrlOutputKey("messaging-inbound")),
+    messagingStatus: text(webhookUrlOutputKey("messaging-status")),
   };
 };
 
@@ -278,7 +434,16 @@ export const parseCommandLine = async (argv: readonly string[]): Promise<Command
   if (serviceSid !== undefined && !/^IS[0-9a-fA-F]{32}$/.test(serviceSid)) {
     throw new TwilioConfigureError(`--service must be a Conversation Service SID (IS…), got "${serviceSid}"`);
   }
+  const status = values["messaging-status-url"] ?? fromFile.messagingStatus;
   const phoneNumbers = values["phone-number"] ?? [];
+  const messagingServiceSids = values["messaging-service"] ?? [];
+  for (const sid of messagingServiceSids) {
+    if (!messagingServiceSidPattern.test(sid)) {
+      throw new TwilioConfigureError(
+        `--messaging-service must be a Messaging Service SID (MG…), got "${sid}"`,
+      );
+    }
+  }
   for (const number of phoneNumbers) {
     if (!e164.test(number))
       throw new TwilioConfigureError(`--phone-number must be E.164 (+15551234567), got "${number}"`);
@@ -288,8 +453,10 @@ export const parseCommandLine = async (argv: readonly string[]): Promise<Command
     plan: {
       conversationsUrl: absoluteUrl("conversations URL", conversationsUrl),
       messagingInboundUrl: inbound === undefined ? undefined : absoluteUrl("messaging inbound URL", inbound),
+      messagingStatusUrl: status === undefined ? undefined : absoluteUrl("messaging status URL", status),
       serviceSid,
       phoneNumbers,
+      messagingServiceSids,
       dryRun: values["dry-run"] ?? false,
     },
   };
@@ -305,8 +472,10 @@ const parseCliArgs = (argv: readonly string[]) =>
       stack: { type: "string" },
       "conversations-url": { type: "string" },
       "messaging-inbound-url": { type: "string" },
+      "messaging-status-url": { type: "string" },
       service: { type: "string" },
       "phone-number": { type: "string", multiple: true },
+      "messaging-service": { type: "string", multiple: true },
       "dry-run": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -332,6 +501,8 @@ export const clientFromEnv = (env: Env): TwilioClient => {
   if (baseUrl) {
     client.conversations.baseUrl = baseUrl;
     client.api.baseUrl = baseUrl;
+    // The emulator has no Messaging v1, but a redirected client must never reach the real Twilio.
+    client.messaging.baseUrl = baseUrl;
   }
   return client;
 };
@@ -348,7 +519,7 @@ export const main = async (
       return 0;
     }
     const results = await configureTwilio(clientFromEnv(env), plan);
-    for (const line of describeResults(results, plan.dryRun)) out(line);
+    for (const line of [...describeResults(results, plan.dryRun), ...statusUrlAdvice(plan)]) out(line);
     return 0;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);

@@ -1,5 +1,6 @@
 // `npm run twilio:configure` against the local Twilio emulator through the real twilio SDK: it sets the
-// Conversations webhooks (global or one service) and the phone numbers' inbound URL, is idempotent
+// Conversations webhooks (global or one service) and the phone numbers' inbound URL (the Messaging-Service
+// path has no emulator counterpart; test/unit/twilio-configure.test.ts covers it), is idempotent
 // (a second run changes and requests no update), honours --dry-run, and reads URLs from cdk outputs.
 import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -143,6 +144,19 @@ describe("configureTwilio", () => {
     assert.equal(number(NUMBER)?.smsUrl, INBOUND_URL);
   });
 
+  test("a Messaging Service that cannot be fetched leaves the Conversations webhooks and numbers untouched", async () => {
+    const failing = {
+      fetch: async () => Promise.reject(new Error("The requested resource was not found")),
+      update: async () => assert.fail("must not update"),
+    };
+    const services = {
+      messagingStatusUrl: `${BASE}/twilio/messaging/status`,
+      messagingServiceSids: [`MG${"a".repeat(32)}`],
+    };
+    await assert.rejects(configureTwilio(client(), plan(services), failing), /messaging service MGa+/);
+    assert.deepEqual(writes(), []);
+  });
+
   test("rejects a number the account does not own before changing anything", async () => {
     await assert.rejects(
       configureTwilio(client(), plan({ phoneNumbers: [NUMBER, "+15559999999"] })),
@@ -162,12 +176,14 @@ describe("command line", () => {
         "TwilioBackbone-Service": {
           [webhookUrlOutputKey("conversations")]: CONVERSATIONS_URL,
           [webhookUrlOutputKey("messaging-inbound")]: INBOUND_URL,
+          [webhookUrlOutputKey("messaging-status")]: `${BASE}/twilio/messaging/status`,
         },
       }),
     );
     const { plan: parsed } = await parseCommandLine(["--outputs", file, "--phone-number", NUMBER]);
     assert.equal(parsed?.conversationsUrl, CONVERSATIONS_URL);
     assert.equal(parsed?.messagingInboundUrl, INBOUND_URL);
+    assert.equal(parsed?.messagingStatusUrl, `${BASE}/twilio/messaging/status`);
     assert.deepEqual(parsed?.phoneNumbers, [NUMBER]);
   });
 
@@ -179,10 +195,12 @@ describe("command line", () => {
     assert.ok(first.some((line) => line.startsWith(`  SmsUrl: `) && line.endsWith(`"${INBOUND_URL}"`)));
     const second: string[] = [];
     assert.equal(await main([...args, "--phone-number", NUMBER], env(), (line) => second.push(line)), 0);
-    assert.deepEqual(second, [
+    assert.deepEqual(second.slice(0, 2), [
       "conversations webhooks (global): unchanged",
       `phone number ${NUMBER} (${number(NUMBER)?.sid}): unchanged`,
     ]);
+    assert.equal(second.length, 3);
+    assert.match(second[2] ?? "", /StatusCallback of each send.*--messaging-service/);
   });
 
   test("--help prints usage and touches nothing", async () => {
